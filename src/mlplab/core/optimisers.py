@@ -1,0 +1,220 @@
+"""Optimisers: each writes one update rule, updates parameters in place and keeps its own state.
+
+Shared by all of them (in :meth:`Optimiser.step`, in this order):
+
+1. gradient clipping by global norm: if ``‖g‖₂ > clip_norm`` over all arrays, every gradient is
+   scaled by ``clip_norm / ‖g‖₂``;
+2. L2 weight decay on the weights (not the biases): ``g_W ← g_W + weight_decay · W``
+   (AdamW instead decays the weights directly, decoupled from the adaptive step);
+3. the learning rate of the current epoch from the schedule.
+
+State (velocities, moments) is kept per parameter array, in the order ``W¹, b¹, W², b², …``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from mlplab.core.schedules import Schedule, get_schedule
+
+OPTIMISERS: dict[str, type[Optimiser]] = {}
+
+
+class Optimiser:
+    """Base class: subclasses set ``name`` and implement :meth:`update`."""
+
+    name: ClassVar[str]
+    decoupled_weight_decay: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            OPTIMISERS[cls.name] = cls
+
+    def __init__(
+        self,
+        lr: float,
+        *,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        schedule: Schedule | str | dict | None = None,
+    ):
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
+        self.base_lr = float(lr)
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.schedule = get_schedule(schedule)
+        self.t = 0  # number of steps taken
+        self.state: dict[int, dict[str, np.ndarray]] = {}
+
+    def start_epoch(self, epoch: int) -> float:
+        """Set and return the learning rate for ``epoch`` (0-based) from the schedule."""
+        self.lr = float(self.schedule(self.base_lr, epoch))
+        return self.lr
+
+    def step(self, params, grads) -> None:
+        """Update ``params = [(W, b), …]`` in place from ``grads`` of the same shapes."""
+        self.t += 1
+        flat_g = [g for pair in grads for g in pair]
+        if self.clip_norm is not None:
+            total = math.sqrt(sum(float(np.vdot(g, g)) for g in flat_g))
+            if total > self.clip_norm:
+                scale = self.clip_norm / total
+                flat_g = [g * scale for g in flat_g]
+        for i, p in enumerate(p for pair in params for p in pair):
+            g = flat_g[i]
+            if self.weight_decay and i % 2 == 0:
+                if self.decoupled_weight_decay:
+                    p *= 1.0 - self.lr * self.weight_decay
+                else:
+                    g = g + self.weight_decay * p
+            self.update(p, g, self.state.setdefault(i, {}))
+
+    def update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        """Apply the rule to one array ``p`` in place, given its gradient ``g``."""
+        raise NotImplementedError
+
+    def hyper_parameters(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        hp = {"lr": self.base_lr, **self.hyper_parameters()}
+        if self.weight_decay:
+            hp["weight_decay"] = self.weight_decay
+        if self.clip_norm is not None:
+            hp["clip_norm"] = self.clip_norm
+        args = ", ".join(f"{k}={v!r}" for k, v in hp.items())
+        return f"{type(self).__name__}({args}, schedule={self.schedule!r})"
+
+
+class SGD(Optimiser):
+    """``p ← p − lr · g``."""
+
+    name = "sgd"
+
+    def update(self, p, g, state):
+        p -= self.lr * g
+
+
+class Momentum(Optimiser):
+    """Classical momentum: ``v ← μ v − lr · g``, ``p ← p + v``."""
+
+    name = "momentum"
+
+    def __init__(self, lr, *, momentum: float = 0.9, **kw):
+        super().__init__(lr, **kw)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+
+    def hyper_parameters(self):
+        return {"momentum": self.momentum}
+
+    def _velocity(self, p, g, state):
+        v = state.get("v")
+        if v is None:
+            v = state["v"] = np.zeros_like(p)
+        v *= self.momentum
+        v -= self.lr * g
+        return v
+
+    def update(self, p, g, state):
+        p += self._velocity(p, g, state)
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum (Sutskever et al.): ``v ← μ v − lr · g``, ``p ← p + μ v − lr · g``."""
+
+    name = "nesterov"
+
+    def update(self, p, g, state):
+        v = self._velocity(p, g, state)
+        p += self.momentum * v - self.lr * g
+
+
+class Adam(Optimiser):
+    """Adam (Kingma & Ba): ``m ← β₁m + (1−β₁)g``, ``v ← β₂v + (1−β₂)g²``,
+    ``p ← p − lr · m̂ / (√v̂ + ε)`` with ``m̂ = m/(1−β₁ᵗ)``, ``v̂ = v/(1−β₂ᵗ)``."""
+
+    name = "adam"
+
+    def __init__(self, lr, *, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, **kw):
+        super().__init__(lr, **kw)
+        for key, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{key} must be in [0, 1), got {value}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def hyper_parameters(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def update(self, p, g, state):
+        if "m" not in state:
+            state["m"], state["v"] = np.zeros_like(p), np.zeros_like(p)
+        m, v = state["m"], state["v"]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * (g * g)
+        m_hat_scale = 1.0 / (1 - self.beta1**self.t)
+        v_hat_scale = 1.0 / (1 - self.beta2**self.t)
+        denom = np.sqrt(v * v_hat_scale)
+        denom += self.eps
+        p -= (self.lr * m_hat_scale) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``W ← W (1 − lr · λ)`` first."""
+
+    name = "adamw"
+    decoupled_weight_decay = True
+
+
+class RMSprop(Optimiser):
+    """RMSprop: ``s ← ρ s + (1−ρ) g²``, ``p ← p − lr · g / (√s + ε)``."""
+
+    name = "rmsprop"
+
+    def __init__(self, lr, *, rho: float = 0.9, eps: float = 1e-8, **kw):
+        super().__init__(lr, **kw)
+        if not 0 <= rho < 1:
+            raise ValueError(f"rho must be in [0, 1), got {rho}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        self.rho, self.eps = float(rho), float(eps)
+
+    def hyper_parameters(self):
+        return {"rho": self.rho, "eps": self.eps}
+
+    def update(self, p, g, state):
+        s = state.get("s")
+        if s is None:
+            s = state["s"] = np.zeros_like(p)
+        s *= self.rho
+        s += (1 - self.rho) * (g * g)
+        denom = np.sqrt(s)
+        denom += self.eps
+        p -= self.lr * g / denom
+
+
+def get_optimiser(name: str, lr: float, **hyper_parameters) -> Optimiser:
+    """Build an optimiser by name; unknown names and hyper-parameters get a clear error."""
+    try:
+        cls = OPTIMISERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown optimiser {name!r}; valid: {', '.join(sorted(OPTIMISERS))}") from None
+    try:
+        return cls(lr, **hyper_parameters)
+    except TypeError as exc:
+        raise ValueError(f"optimiser {name!r}: {exc}") from None

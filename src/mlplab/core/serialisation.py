@@ -1,0 +1,77 @@
+"""Save and load a network as one ``.npz``: the weights plus the architecture as JSON.
+
+The file holds ``W1, b1, …, WL, bL`` and ``architecture`` (a JSON string stored as a NumPy
+unicode scalar), so it loads with ``allow_pickle=False``. Arrays are stored in the network's
+dtype, so a loaded network predicts bit for bit what the saved one did.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from mlplab.core.network import Network
+
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, truncated, corrupted or does not match its architecture."""
+
+
+def save(network: Network, path: str | Path) -> Path:
+    """Write ``network`` to ``path`` (``.npz`` is appended by NumPy if missing)."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    arch = {"format_version": FORMAT_VERSION, **network.architecture()}
+    arrays = {}
+    for m, (W, b) in enumerate(network.params, start=1):
+        arrays[f"W{m}"], arrays[f"b{m}"] = W, b
+    np.savez(path, architecture=np.array(json.dumps(arch)), **arrays)
+    return path
+
+
+def load(path: str | Path) -> Network:
+    """Read a network written by :func:`save`; raise :class:`ModelFileError` if it is unusable."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            contents = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"{path}: not a readable mlplab model file ({exc})") from None
+    try:
+        arch = json.loads(str(contents.pop("architecture")))
+        version = arch.pop("format_version")
+    except (KeyError, json.JSONDecodeError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: missing or invalid architecture record ({exc})") from None
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format_version {version} is not {FORMAT_VERSION}")
+    try:
+        network = Network(
+            arch["layer_sizes"], arch["nonlinearities"], arch["cost"],
+            init=arch["init"], dtype=arch["dtype"], rng=0,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: invalid architecture record ({exc})") from None
+    expected = {f"{k}{m}" for m in range(1, network.n_layers + 1) for k in "Wb"}
+    if set(contents) != expected:
+        raise ModelFileError(
+            f"{path}: arrays {sorted(contents)} do not match the architecture's {sorted(expected)}"
+        )
+    params = []
+    for m in range(1, network.n_layers + 1):
+        W, b = contents[f"W{m}"], contents[f"b{m}"]
+        if W.dtype != network.dtype or b.dtype != network.dtype:
+            raise ModelFileError(f"{path}: layer {m} is stored as {W.dtype}, not {network.dtype}")
+        params.append((W, b))
+    try:
+        network.params = params
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    return network

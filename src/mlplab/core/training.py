@@ -1,0 +1,180 @@
+"""The training loop: minibatches, validation, early stopping, events and divergence checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from mlplab.core.events import Callback, EpochEvent, History, LayerStats, StepEvent
+from mlplab.core.network import Network, Params, as_generator
+from mlplab.core.optimisers import Optimiser
+
+
+class DivergenceError(FloatingPointError):
+    """Raised when the loss or a gradient stops being finite.
+
+    Attributes ``epoch`` (from 1), ``step`` (from 1, over the whole fit) and ``what`` (``"loss"``
+    or the parameter, e.g. ``"W2"``) say where it happened.
+    """
+
+    def __init__(self, epoch: int, step: int, what: str):
+        self.epoch, self.step, self.what = epoch, step, what
+        super().__init__(f"training diverged: non-finite {what} at epoch {epoch}, step {step}")
+
+
+def accuracy(network: Network, X: np.ndarray, Y: np.ndarray) -> float | None:
+    """Fraction of correct predictions for classification costs; ``None`` for regression."""
+    if network.cost.name == "categorical_cross_entropy":
+        return float(np.mean(network.predict(X) == np.asarray(Y).argmax(axis=1)))
+    if network.cost.name == "binary_cross_entropy":
+        Y = np.asarray(Y).reshape(len(X), -1)
+        return float(np.mean(network.predict(X) == Y))
+    return None
+
+
+def _grad_norms(grads: Params, epoch: int, step: int) -> tuple[list[float], list[float]]:
+    """Norms of every gradient; a non-finite one raises :class:`DivergenceError`.
+
+    One dot product per array costs ``1/(2·n_samples)`` of the matrix product that made it.
+    """
+    norms_W, norms_b = [], []
+    for m, (dW, db) in enumerate(grads, start=1):
+        for what, g, out in ((f"W{m}", dW, norms_W), (f"b{m}", db, norms_b)):
+            sq = float(np.vdot(g, g))
+            if not math.isfinite(sq):
+                raise DivergenceError(epoch, step, f"gradient of {what}")
+            out.append(math.sqrt(sq))
+    return norms_W, norms_b
+
+
+def fit(
+    network: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    optimiser: Optimiser,
+    epochs: int,
+    rng: np.random.Generator | int,
+    batch_size: int | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    callbacks: Sequence[Callback] = (),
+    stats_every: int | None = None,
+) -> History:
+    """Train ``network`` in place by minibatch gradient descent.
+
+    Parameters
+    ----------
+    X : array, shape ``(n_samples, N⁰)``
+    Y : array, shape ``(n_samples, Nᴸ)``
+    batch_size : int or None
+        ``None`` means full batch. The last minibatch of an epoch may be smaller.
+    rng : Generator or int
+        Source of the per-epoch shuffling (full batch does not shuffle).
+    validation : ``(X_val, Y_val)`` or None
+        Evaluated after every epoch; it is what early stopping watches (else the train loss).
+    patience : int or None
+        Stop after this many epochs without an improvement larger than ``min_delta``, and
+        restore the best weights. ``None`` trains all epochs and keeps the last weights.
+    stats_every : int or None
+        Attach :class:`LayerStats` to every ``stats_every``-th :class:`StepEvent`. Epoch events
+        always carry the stats of the epoch's last step.
+
+    Raises
+    ------
+    DivergenceError
+        When the loss or a gradient becomes NaN or infinite.
+    """
+    if int(epochs) < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
+    if patience is not None and int(patience) < 1:
+        raise ValueError(f"patience must be >= 1 or None, got {patience}")
+    rng = as_generator(rng)
+    X = network._as_input(X)
+    Y = network._as_target(Y, len(X))
+    if validation is not None:
+        X_val = network._as_input(validation[0])
+        Y_val = network._as_target(validation[1], len(X_val))
+    n = len(X)
+    batch = n if batch_size is None else min(int(batch_size), n)
+    history = History()
+    best_params = None
+    waited = 0
+    step = 0
+    for cb in callbacks:
+        cb.on_fit_start(network)
+    for epoch in range(1, int(epochs) + 1):
+        lr = optimiser.start_epoch(epoch - 1)
+        if batch < n:
+            order = rng.permutation(n)
+            Xs, Ys = X[order], Y[order]
+        else:
+            Xs, Ys = X, Y
+        total = 0.0
+        for start in range(0, n, batch):
+            step += 1
+            xb, yb = Xs[start : start + batch], Ys[start : start + batch]
+            loss, grads = network._backprop(xb, yb)
+            if not math.isfinite(loss):
+                raise DivergenceError(epoch, step, "loss")
+            norms_W, norms_b = _grad_norms(grads, epoch, step)
+            step_stats = bool(stats_every) and step % stats_every == 0
+            want_stats = step_stats or start + batch >= n
+            if want_stats:
+                before = [W.copy() for W, _ in network.params]
+            optimiser.step(network.params, grads)
+            stats = None
+            if want_stats:
+                stats = _layer_stats(network, before, norms_W, norms_b)
+            total += loss * len(xb)
+            if callbacks:
+                event = StepEvent(epoch, step, loss, lr, stats if step_stats else None)
+                for cb in callbacks:
+                    cb.on_step_end(event)
+        train_loss = total / n
+        history.train_loss.append(train_loss)
+        history.lr.append(lr)
+        val_loss = val_acc = None
+        if validation is not None:
+            val_loss = network.loss(X_val, Y_val)
+            val_acc = accuracy(network, X_val, Y_val)
+            history.val_loss.append(val_loss)
+            if val_acc is not None:
+                history.val_accuracy.append(val_acc)
+        monitored = train_loss if val_loss is None else val_loss
+        if not math.isfinite(monitored):
+            raise DivergenceError(epoch, step, "validation loss" if val_loss is not None else "loss")
+        improved = monitored < history.best_loss - min_delta
+        if improved:
+            history.best_loss, history.best_epoch, waited = monitored, epoch, 0
+            if patience is not None:
+                best_params = [(W.copy(), b.copy()) for W, b in network.params]
+        else:
+            waited += 1
+        event = EpochEvent(epoch, step, train_loss, lr, stats, val_loss, val_acc, improved)
+        for cb in callbacks:
+            cb.on_epoch_end(event)
+        if patience is not None and waited >= patience:
+            history.stopped_early = True
+            break
+    history.steps = step
+    if best_params is not None:
+        network.params = best_params
+    for cb in callbacks:
+        cb.on_fit_end(history)
+    return history
+
+
+def _layer_stats(network: Network, before: list[np.ndarray], norms_W, norms_b) -> LayerStats:
+    weight_norms, ratios = [], []
+    for (W, _), W0 in zip(network.params, before):
+        weight_norms.append(float(np.linalg.norm(W)))
+        old = float(np.linalg.norm(W0))
+        delta = W - W0
+        ratios.append(float(np.linalg.norm(delta)) / old if old else float("inf"))
+    return LayerStats(tuple(norms_W), tuple(norms_b), tuple(weight_norms), tuple(ratios))
