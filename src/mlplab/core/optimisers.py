@@ -64,20 +64,20 @@ class Optimiser:
     def step(self, params, grads) -> None:
         """Update ``params = [(W, b), …]`` in place from ``grads`` of the same shapes."""
         self.t += 1
-        flat_g = [g for pair in grads for g in pair]
         if self.clip_norm is not None:
-            total = math.sqrt(sum(float(np.vdot(g, g)) for g in flat_g))
+            total = math.sqrt(sum(float(np.vdot(g, g)) for pair in grads for g in pair))
             if total > self.clip_norm:
                 scale = self.clip_norm / total
-                flat_g = [g * scale for g in flat_g]
-        for i, p in enumerate(p for pair in params for p in pair):
-            g = flat_g[i]
-            if self.weight_decay and i % 2 == 0:
+                grads = [(dW * scale, db * scale) for dW, db in grads]
+        state, wd = self.state, self.weight_decay
+        for m, ((W, b), (dW, db)) in enumerate(zip(params, grads)):
+            if wd:
                 if self.decoupled_weight_decay:
-                    p *= 1.0 - self.lr * self.weight_decay
+                    W *= 1.0 - self.lr * wd
                 else:
-                    g = g + self.weight_decay * p
-            self.update(p, g, self.state.setdefault(i, {}))
+                    dW = dW + wd * W
+            self.update(W, dW, state.setdefault(2 * m, {}))
+            self.update(b, db, state.setdefault(2 * m + 1, {}))
 
     def update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """Apply the rule to one array ``p`` in place, given its gradient ``g``."""
@@ -120,15 +120,16 @@ class Momentum(Optimiser):
         return {"momentum": self.momentum}
 
     def _velocity(self, p, g, state):
-        v = state.get("v")
-        if v is None:
-            v = state["v"] = np.zeros_like(p)
+        if "v" not in state:
+            state["v"], state["scratch"] = np.zeros_like(p), np.empty_like(p)
+        v, tmp = state["v"], state["scratch"]
         v *= self.momentum
-        v -= self.lr * g
-        return v
+        np.multiply(g, self.lr, out=tmp)
+        v -= tmp
+        return v, tmp
 
     def update(self, p, g, state):
-        p += self._velocity(p, g, state)
+        p += self._velocity(p, g, state)[0]
 
 
 class Nesterov(Momentum):
@@ -137,8 +138,10 @@ class Nesterov(Momentum):
     name = "nesterov"
 
     def update(self, p, g, state):
-        v = self._velocity(p, g, state)
-        p += self.momentum * v - self.lr * g
+        v, lr_g = self._velocity(p, g, state)
+        p -= lr_g
+        np.multiply(v, self.momentum, out=lr_g)
+        p += lr_g
 
 
 class Adam(Optimiser):
@@ -161,17 +164,22 @@ class Adam(Optimiser):
 
     def update(self, p, g, state):
         if "m" not in state:
-            state["m"], state["v"] = np.zeros_like(p), np.zeros_like(p)
-        m, v = state["m"], state["v"]
-        m *= self.beta1
-        m += (1 - self.beta1) * g
+            state["m"], state["v"], state["scratch"] = (np.zeros_like(p), np.zeros_like(p), np.empty_like(p))
+        m, v, tmp = state["m"], state["v"], state["scratch"]
+        # In place, through one scratch array: large temporaries cost more than the arithmetic.
+        np.subtract(g, m, out=tmp)
+        tmp *= 1 - self.beta1
+        m += tmp  # m ← m + (1 − β₁)(g − m) = β₁m + (1 − β₁)g
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.beta2
         v *= self.beta2
-        v += (1 - self.beta2) * (g * g)
-        m_hat_scale = 1.0 / (1 - self.beta1**self.t)
-        v_hat_scale = 1.0 / (1 - self.beta2**self.t)
-        denom = np.sqrt(v * v_hat_scale)
-        denom += self.eps
-        p -= (self.lr * m_hat_scale) * m / denom
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp *= 1.0 / math.sqrt(1 - self.beta2**self.t)
+        tmp += self.eps  # √v̂ + ε
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / (1 - self.beta1**self.t)  # lr · m̂ / (√v̂ + ε)
+        p -= tmp
 
 
 class AdamW(Adam):
@@ -198,14 +206,18 @@ class RMSprop(Optimiser):
         return {"rho": self.rho, "eps": self.eps}
 
     def update(self, p, g, state):
-        s = state.get("s")
-        if s is None:
-            s = state["s"] = np.zeros_like(p)
+        if "s" not in state:
+            state["s"], state["scratch"] = np.zeros_like(p), np.empty_like(p)
+        s, tmp = state["s"], state["scratch"]
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.rho
         s *= self.rho
-        s += (1 - self.rho) * (g * g)
-        denom = np.sqrt(s)
-        denom += self.eps
-        p -= self.lr * g / denom
+        s += tmp
+        np.sqrt(s, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= self.lr
+        p -= tmp
 
 
 def get_optimiser(name: str, lr: float, **hyper_parameters) -> Optimiser:

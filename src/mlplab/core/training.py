@@ -39,14 +39,13 @@ def _grad_norms(grads: Params, epoch: int, step: int) -> tuple[list[float], list
 
     One dot product per array costs ``1/(2·n_samples)`` of the matrix product that made it.
     """
-    norms_W, norms_b = [], []
-    for m, (dW, db) in enumerate(grads, start=1):
-        for what, g, out in ((f"W{m}", dW, norms_W), (f"b{m}", db, norms_b)):
-            sq = float(np.vdot(g, g))
-            if not math.isfinite(sq):
-                raise DivergenceError(epoch, step, f"gradient of {what}")
-            out.append(math.sqrt(sq))
-    return norms_W, norms_b
+    sq_W = [float(np.vdot(dW, dW)) for dW, _ in grads]
+    sq_b = [float(np.vdot(db, db)) for _, db in grads]
+    if not math.isfinite(sum(sq_W) + sum(sq_b)):
+        for m, (w, b) in enumerate(zip(sq_W, sq_b), start=1):
+            if not math.isfinite(w + b):
+                raise DivergenceError(epoch, step, f"gradient of {'b' if math.isfinite(w) else 'W'}{m}")
+    return [math.sqrt(x) for x in sq_W], [math.sqrt(x) for x in sq_b]
 
 
 def fit(
@@ -124,7 +123,7 @@ def fit(
                 raise DivergenceError(epoch, step, "loss")
             norms_W, norms_b = _grad_norms(grads, epoch, step)
             step_stats = bool(stats_every) and step % stats_every == 0
-            want_stats = step_stats or start + batch >= n
+            want_stats = bool(callbacks) and (step_stats or start + batch >= n)
             if want_stats:
                 before = [W.copy() for W, _ in network.params]
             optimiser.step(network.params, grads)
@@ -170,11 +169,15 @@ def fit(
     return history
 
 
+def _norm(a: np.ndarray) -> float:
+    return math.sqrt(float(np.vdot(a, a)))
+
+
 def _layer_stats(network: Network, before: list[np.ndarray], norms_W, norms_b) -> LayerStats:
     weight_norms, ratios = [], []
     for (W, _), W0 in zip(network.params, before):
-        weight_norms.append(float(np.linalg.norm(W)))
-        old = float(np.linalg.norm(W0))
-        delta = W - W0
-        ratios.append(float(np.linalg.norm(delta)) / old if old else float("inf"))
+        weight_norms.append(_norm(W))
+        old = _norm(W0)
+        W0 -= W  # the update, negated; W0 is a scratch copy
+        ratios.append(_norm(W0) / old if old else math.inf)
     return LayerStats(tuple(norms_W), tuple(norms_b), tuple(weight_norms), tuple(ratios))
