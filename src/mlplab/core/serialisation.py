@@ -23,7 +23,7 @@ class ModelFileError(ValueError):
 
 
 def save(network: Network, path: str | Path) -> Path:
-    """Write ``network`` to ``path`` (``.npz`` is appended by NumPy if missing)."""
+    """Write ``network`` to ``path`` (``.npz`` is appended if missing); return the path."""
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
@@ -31,8 +31,21 @@ def save(network: Network, path: str | Path) -> Path:
     arrays = {}
     for m, (W, b) in enumerate(network.params, start=1):
         arrays[f"W{m}"], arrays[f"b{m}"] = W, b
-    np.savez(path, architecture=np.array(json.dumps(arch)), **arrays)
+    savez(path, architecture=np.array(json.dumps(arch)), **arrays)
     return path
+
+
+def savez(path: str | Path, **arrays: np.ndarray) -> None:
+    """Like ``numpy.savez``, but byte-for-byte reproducible: fixed entry timestamps and order.
+
+    ``numpy.savez`` stamps each entry with the current time, so saving the same arrays twice
+    gives different files, and DVC would see a changed output.
+    """
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(arrays[name]), allow_pickle=False)
 
 
 def load(path: str | Path) -> Network:

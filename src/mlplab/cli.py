@@ -1,0 +1,55 @@
+"""What the entry points in ``pipelines/`` share: reading the config and reporting errors.
+
+Errors that a user can fix (a bad config value, unusable data or model files, a diverging
+run) are printed as one line naming the key or file, with exit status 2 for config and data
+errors and 1 for a failed run; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+PARAMS_FILE = "params.yaml"
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    from mlplab.config import ConfigError
+    from mlplab.core import DivergenceError, ModelFileError
+    from mlplab.data import DataError
+
+    return ConfigError, DataError, ModelFileError, DivergenceError
+
+
+def exit_code(exc: BaseException) -> int:
+    from mlplab.config import ConfigError
+    from mlplab.data import DataError
+
+    return 2 if isinstance(exc, (ConfigError, DataError)) else 1
+
+
+def report(prog: str, exc: BaseException) -> str:
+    kind = "invalid config" if exit_code(exc) == 2 and type(exc).__name__ == "ConfigError" else "error"
+    line = f"{prog}: {kind}: {exc}"
+    print(line, file=sys.stderr)
+    return line
+
+
+def repo_root() -> Path:
+    """DVC runs stages in the repository root and says so in ``DVC_ROOT``."""
+    return Path(os.environ.get("DVC_ROOT", "."))
+
+
+def stage_main(stage: Callable, name: str) -> None:
+    """Run one DVC stage on ``params.yaml``: validate, run, exit with a one-line error if need be."""
+    from mlplab.config import load_params
+
+    root = repo_root()
+    try:
+        cfg = load_params(root / PARAMS_FILE)
+        stage(cfg, root)
+    except user_errors() as exc:
+        report(f"mlplab {name}", exc)
+        sys.exit(exit_code(exc))
