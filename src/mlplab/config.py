@@ -243,10 +243,21 @@ def to_plain(cfg) -> dict:
     return dict(cfg)
 
 
+def _no_missing(node, prefix: str = "") -> None:
+    """OmegaConf's mandatory marker ``???`` survives in DVC's params.yaml as a plain string."""
+    items = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        key = f"{prefix}[{k}]" if isinstance(k, int) else f"{prefix}.{k}" if prefix else str(k)
+        if v == "???":
+            raise ConfigError(key, "is required (it is ??? in the config)")
+        _no_missing(v, key)
+
+
 def validate(cfg) -> dict:
     """Check every section; return a plain, resolved config dict with defaults filled in."""
     cfg = to_plain(cfg)
     cfg.pop("hydra", None)
+    _no_missing(cfg)
     for k in cfg:
         if k not in TOP_LEVEL | PASS_THROUGH:
             raise ConfigError(k, f"unknown key; valid: {_choices(TOP_LEVEL)}")

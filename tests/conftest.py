@@ -1,0 +1,53 @@
+"""Shared helpers: the real config, composed with Hydra's compose API and shrunk for tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlplab.config import validate
+from mlplab.params import REPO, compose
+
+PYTHON = sys.executable
+#: The virtual environment's bin folder, where `dvc` lives next to the Python running the tests.
+BIN = str(Path(sys.executable).parent)
+
+
+def config(*overrides: str) -> dict:
+    """The real composition of conf/ with overrides, validated."""
+    return validate(compose(list(overrides)))
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a command the way a user would, with the project's virtual environment on PATH."""
+    full_env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""), "MPLBACKEND": "Agg"}
+    full_env.pop("DVC_STAGE", None)
+    full_env.update(env or {})
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def smoke() -> dict:
+    return config("experiment=smoke")
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A fresh git + DVC repository holding the project's tracked files (as a clone would)."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    dest = tmp_path / "repo"
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for args in (["init", "-q"], ["add", "-A"],
+                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True)
+    return dest

@@ -1,0 +1,139 @@
+"""The real conf/: every option of every group composes, validates and builds."""
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from mlplab.config import ConfigError, validate
+from mlplab.core import get_optimiser
+from mlplab.config import optimiser_kwargs
+from mlplab.experiment import build_network
+from mlplab.params import CONF_DIR, compose
+from tests.conftest import PYTHON, REPO, config, run
+
+GROUPS = ("architecture", "nonlinearity", "cost", "optimiser", "data", "experiment")
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
+#: The options that need more than their group to make sense, with what they need.
+NEEDS = {
+    ("data", "csv"): ["data.path=x.csv", "data.target=y"],
+    ("data", "parquet"): ["data.path=x.parquet", "data.target=y"],
+    ("data", "diabetes"): ["cost=squared_error"],
+}
+
+
+def _schema(cfg):
+    """A stand-in for prepared data of the right shape, so networks build without loading files."""
+    regression = cfg["data"]["name"] == "diabetes"
+    return {"name": cfg["data"]["name"], "task": "regression" if regression else "classification",
+            "feature_names": ["a", "b", "c"], "classes": None if regression else [0, 1, 2]}
+
+
+@pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_validates_and_builds(group, option):
+    cfg = config(f"{group}={option}", *NEEDS.get((group, option), []))
+    if group == "data" and option not in ("csv", "parquet"):
+        from mlplab.data import prepare
+
+        splits, schema = prepare(cfg["data"], cfg["seed"])
+        assert len(splits["train"].X) > 0
+    else:
+        schema = _schema(cfg)
+    net = build_network(cfg, schema)
+    opt = get_optimiser(cfg["optimiser"]["name"], **optimiser_kwargs(cfg["optimiser"]))
+    assert net.layer_sizes[0] == len(schema["feature_names"])
+    assert opt.lr == cfg["optimiser"]["lr"]
+
+
+def test_overrides_reach_the_network():
+    cfg = config("architecture.hidden_sizes=[7,5]", "nonlinearity=leaky_relu", "nonlinearity.slope=0.2",
+                 "optimiser=sgd", "optimiser.lr=0.01", "dtype=float64")
+    net = build_network(cfg, _schema(cfg))
+    assert net.layer_sizes == [3, 7, 5, 3]
+    assert [s.name for s in net.nonlinearities] == ["leaky_relu", "leaky_relu", "softmax"]
+    assert net.nonlinearities[0].slope == 0.2 and net.dtype == np.float64
+
+
+def test_empty_hidden_list_is_a_linear_model():
+    cfg = config("architecture=linear")
+    assert build_network(cfg, _schema(cfg)).layer_sizes == [3, 3]
+
+
+def test_xor_preset_is_the_classic_run():
+    cfg = config("experiment=xor")
+    net = build_network(cfg, {"name": "xor", "task": "classification", "feature_names": ["x0", "x1"], "classes": [0, 1]})
+    assert net.layer_sizes == [2, 2, 1] and net.init == "normal"
+    assert [s.name for s in net.nonlinearities] == ["sigmoid", "sigmoid"]
+    assert (cfg["optimiser"]["name"], cfg["optimiser"]["lr"], cfg["training"]["epochs"], cfg["training"]["batch_size"]) == ("sgd", 1.0, 1000, None)
+
+
+BAD = [
+    (["optimiser.lr=-0.1"], "optimiser.lr: must be a number > 0, got -0.1"),
+    (["optimiser.lr=fast"], "optimiser.lr: must be a number > 0, got 'fast'"),
+    (["architecture.hidden_sizes=[64,0]"], r"architecture.hidden_sizes\[1\]: must be an integer >= 1, got 0"),
+    (["training.epochs=1.5"], "training.epochs: must be an integer >= 1, got 1.5"),
+    (["+optimiser.betas=[0.9,0.99]"], "optimiser.betas: unknown key; valid: beta1, beta2, clip_norm, eps"),
+    (["cost.name=hinge"], "cost.name: unknown name 'hinge'; valid: binary_cross_entropy"),
+    (["nonlinearity.hidden=softmax"], "nonlinearity.hidden: 'softmax' is for the output layer only"),
+    (["data.test_size=0.6", "data.val_size=0.5"], "data.val_size: test_size \\+ val_size must be < 1"),
+    (["optimiser.schedule.name=warmup"], "optimiser.schedule.name: unknown name 'warmup'; valid: constant"),
+    (["dtype=float16"], "dtype: must be one of float32, float64"),
+    (["data=csv"], "data.path: is required"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_values_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        config(*overrides)
+
+
+def test_sizes_that_do_not_fit_the_data():
+    cfg = config("architecture.input_size=10")
+    with pytest.raises(ConfigError, match="architecture.input_size: is 10, but data 'digits' .* needs 64"):
+        from mlplab.data import prepare
+
+        build_network(cfg, prepare(cfg["data"], 0)[1])
+    cfg = config("data=diabetes")
+    with pytest.raises(ConfigError, match="cost.name: 'categorical_cross_entropy' needs a classification dataset"):
+        build_network(cfg, {"name": "diabetes", "task": "regression", "feature_names": ["a"], "classes": None})
+
+
+@pytest.mark.parametrize(
+    "args, message, code",
+    [
+        (["optimiser.lr=-1"], "mlplab job experiment=smoke optimiser.lr=-1: invalid config: optimiser.lr: must be a number > 0, got -1", 1),
+        (["optimiser=lbfgs"], "Could not find 'optimiser/lbfgs'", 1),
+        (["optimiser.lrr=0.1"], "Could not override 'optimiser.lrr'", 1),
+    ],
+)
+def test_the_command_line_says_one_line_and_exits_non_zero(args, message, code, tmp_path):
+    res = run([PYTHON, str(REPO / "pipelines/train.py"), "experiment=smoke", f"hydra.run.dir={tmp_path}", *args], tmp_path)
+    assert res.returncode == code
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_dvc_stage_reports_a_bad_params_file_in_one_line(tmp_path):
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text().replace("lr: 0.001", "lr: -0.001"))
+    res = run([PYTHON, str(REPO / "pipelines/train.py")], tmp_path, env={"DVC_STAGE": "train", "DVC_ROOT": str(tmp_path)})
+    assert res.returncode == 2
+    assert res.stderr.strip() == "mlplab train: invalid config: optimiser.lr: must be a number > 0, got -0.001"
+
+
+def test_help_is_quick_and_imports_no_heavy_library():
+    code = ("import sys, runpy; sys.argv = ['train.py', '--help']\n"
+            "try:\n    runpy.run_path('pipelines/train.py', run_name='__main__')\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('mlflow', 'sklearn', 'pandas', 'matplotlib') if m in sys.modules]\n"
+            "assert not heavy, heavy")
+    res = run([PYTHON, "-c", code], REPO)
+    assert res.returncode == 0, res.stderr
+    assert "Powered by Hydra" in res.stdout
+
+
+def test_params_yaml_is_the_default_composition():
+    import yaml
+
+    committed = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert committed == compose(), "params.yaml drifted from conf/: run `python -m mlplab.params`"
+    assert subprocess.run(["git", "diff", "--quiet", "--", "params.yaml"], cwd=REPO).returncode in (0, 1)

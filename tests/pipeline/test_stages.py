@@ -1,0 +1,76 @@
+"""The stages on tiny configs: outputs, figures, reproducibility, the classic XOR run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mlplab.core import load
+from mlplab.stages import evaluate, prepare, run_all, train
+from tests.conftest import config
+
+
+def test_run_all_writes_every_output(smoke, tmp_path):
+    metrics = run_all(smoke, tmp_path)
+    p = smoke["paths"]
+    for key in ("model", "train_metrics", "test_metrics", "history", "predictions"):
+        assert (tmp_path / p[key]).is_file(), key
+    figures = sorted(f.name for f in (tmp_path / p["figures"]).iterdir())
+    assert figures == ["confusion_matrix.png", "decision_boundary.png", "grad_norms.png", "loss.png"]
+    assert set(metrics) >= {"loss", "accuracy", "macro_f1", "per_class", "confusion_matrix"}
+    assert np.sum(metrics["confusion_matrix"]) == json.loads((tmp_path / p["test_metrics"]).read_text())["per_class"]["0"]["support"] + metrics["per_class"]["1"]["support"]
+    history = (tmp_path / p["history"]).read_text().splitlines()
+    assert history[0].startswith("epoch,step,lr,train_loss,val_loss,val_accuracy,grad_norm_W1,grad_norm_W2")
+    assert len(history) == 1 + smoke["training"]["epochs"]
+
+
+def test_stages_one_by_one_equal_run_all(smoke, tmp_path):
+    run_all(smoke, tmp_path / "a")
+    prepare(smoke, tmp_path / "b")
+    train(smoke, tmp_path / "b")
+    evaluate(smoke, tmp_path / "b")
+    for key in ("model", "train_metrics", "test_metrics", "history", "predictions"):
+        assert (tmp_path / "a" / smoke["paths"][key]).read_bytes() == (tmp_path / "b" / smoke["paths"][key]).read_bytes(), key
+
+
+def test_same_config_and_seed_give_identical_files(smoke, tmp_path):
+    run_all(smoke, tmp_path / "1")
+    run_all(smoke, tmp_path / "2")
+    for f in sorted((tmp_path / "1").rglob("*")):
+        if f.is_file():
+            assert f.read_bytes() == (tmp_path / "2" / f.relative_to(tmp_path / "1")).read_bytes(), f
+
+
+def test_xor_preset_learns_xor(tmp_path):
+    cfg = config("experiment=xor")
+    metrics = run_all(cfg, tmp_path)
+    assert metrics["accuracy"] == 1.0 and metrics["test_is_train"]
+    net = load(tmp_path / cfg["paths"]["model"])
+    assert net.predict(np.array([[0, 0], [0, 1], [1, 0], [1, 1]])).ravel().tolist() == [0, 1, 1, 0]
+
+
+def test_regression_matches_least_squares(tmp_path):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import r2_score
+
+    from mlplab.data import prepare as split
+    from mlplab.evaluation import original_target
+
+    cfg = config("data=diabetes", "cost=squared_error", "architecture=linear", "optimiser=sgd",
+                 "optimiser.lr=0.01", "training.epochs=100")
+    metrics = run_all(cfg, tmp_path)
+    assert set(metrics) == {"loss", "mse", "mae", "r2", "test_is_train"}
+    splits, schema = split(cfg["data"], cfg["seed"])
+    ts = schema["target_scaler"]
+    ols = LinearRegression().fit(splits["train"].X, splits["train"].y)
+    r2_ols = r2_score(original_target(splits["test"], schema), ols.predict(splits["test"].X) * ts["scale"] + ts["mean"])
+    assert metrics["r2"] == pytest.approx(r2_ols, abs=0.02)  # a linear net with squared error is least squares
+    assert not (tmp_path / cfg["paths"]["figures"] / "confusion_matrix.png").exists()
+
+
+def test_evaluate_without_a_model_says_so(smoke, tmp_path):
+    from mlplab.core import ModelFileError
+
+    prepare(smoke, tmp_path)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        evaluate(smoke, tmp_path)
