@@ -7,7 +7,6 @@ errors and 1 for a failed run; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +37,9 @@ def report(prog: str, exc: BaseException) -> str:
 
 
 def repo_root() -> Path:
-    """DVC runs stages in the repository root and says so in ``DVC_ROOT``."""
-    return Path(os.environ.get("DVC_ROOT", "."))
+    """The folder DVC runs the stage in: the repository, or the temporary copy of it that a
+    queued experiment runs in (where ``DVC_ROOT`` still names the original repository)."""
+    return Path.cwd()
 
 
 def stage_main(stage: Callable, name: str) -> None:

@@ -116,7 +116,7 @@ def test_the_command_line_says_one_line_and_exits_non_zero(args, message, code, 
 
 def test_dvc_stage_reports_a_bad_params_file_in_one_line(tmp_path):
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text().replace("lr: 0.001", "lr: -0.001"))
-    res = run([PYTHON, str(REPO / "pipelines/train.py")], tmp_path, env={"DVC_STAGE": "train", "DVC_ROOT": str(tmp_path)})
+    res = run([PYTHON, str(REPO / "pipelines/train.py")], tmp_path, env={"DVC_STAGE": "train"})
     assert res.returncode == 2
     assert res.stderr.strip() == "mlplab train: invalid config: optimiser.lr: must be a number > 0, got -0.001"
 
