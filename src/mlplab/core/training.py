@@ -85,8 +85,16 @@ def fit(
     Raises
     ------
     DivergenceError
-        When the loss or a gradient becomes NaN or infinite.
+        When the loss or a gradient becomes NaN or infinite. NumPy's overflow and invalid-value
+        warnings are silenced while training: every step is checked, and this error says where.
     """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _fit(network, X, Y, optimiser, epochs, rng, batch_size, validation, patience, min_delta,
+                    callbacks, stats_every)
+
+
+def _fit(network, X, Y, optimiser, epochs, rng, batch_size, validation, patience, min_delta, callbacks,
+         stats_every) -> History:
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if batch_size is not None and int(batch_size) < 1:
@@ -162,6 +170,9 @@ def fit(
             history.stopped_early = True
             break
     history.steps = step
+    for m, (W, b) in enumerate(network.params, start=1):  # the last update is checked by no later step
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise DivergenceError(epoch, step, f"weights of layer {m}")
     if best_params is not None:
         network.params = best_params
     for cb in callbacks:

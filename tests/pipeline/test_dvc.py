@@ -1,0 +1,82 @@
+"""`dvc repro` and `dvc exp run` in a fresh copy of the repository: caching is exact."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from tests.conftest import run
+
+pytestmark = pytest.mark.slow
+
+
+def dvc(repo, *args, ok=True):
+    res = run(["dvc", *args], repo)
+    if ok:
+        assert res.returncode == 0, res.stdout + res.stderr
+    return res
+
+
+def ran(output: str) -> list[str]:
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+def set_param(repo, section, key, value):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params[section][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_repro_caches_exactly(repo_copy):
+    repo = repo_copy
+    assert ran(dvc(repo, "repro").stdout) == ["prepare", "train", "evaluate"]
+    assert "up to date" in dvc(repo, "status").stdout
+    assert ran(dvc(repo, "repro").stdout) == []  # a no-op repro runs nothing
+
+    set_param(repo, "optimiser", "lr", 0.002)
+    status = dvc(repo, "status").stdout
+    assert "train" in status and "prepare" not in status
+    assert ran(dvc(repo, "repro").stdout) == ["train", "evaluate"]
+
+    set_param(repo, "data", "test_size", 0.25)
+    assert ran(dvc(repo, "repro").stdout) == ["prepare", "train", "evaluate"]
+
+    metrics = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    test = metrics[""]["data"]["metrics/test.json"]["data"]  # "" is the workspace
+    assert test["accuracy"] > 0.9
+
+
+def test_forced_repro_twice_gives_identical_files(repo_copy):
+    repo = repo_copy
+    outputs = ["models/model.npz", "metrics/train.json", "metrics/test.json", "plots/history.csv",
+               "plots/predictions.csv", "data/prepared/train.npz"]
+    dvc(repo, "repro", "--force")
+    first = {p: (repo / p).read_bytes() for p in outputs}
+    dvc(repo, "repro", "--force")
+    assert {p: (repo / p).read_bytes() for p in outputs} == first
+
+
+def test_exp_run_composes_overrides_with_hydra(repo_copy):
+    repo = repo_copy
+    res = dvc(repo, "exp", "run", "-S", "optimiser=sgd", "-S", "optimiser.lr=0.05", "-S", "training.epochs=2")
+    assert ran(res.stdout)[-2:] == ["train", "evaluate"]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["optimiser"] == {"name": "sgd", "lr": 0.05, "weight_decay": 0.0, "clip_norm": None,
+                                   "schedule": {"name": "constant"}}
+    assert json.loads((repo / "metrics/train.json").read_text())["epochs"] == 2
+    name = re.search(r"Ran experiment\(s\): (\S+)", res.stdout).group(1)
+    assert name in dvc(repo, "exp", "list", "--name-only").stdout.split()
+
+
+def test_plots_and_metrics_are_declared(repo_copy, tmp_path):
+    repo = repo_copy
+    dvc(repo, "repro")
+    out = tmp_path / "plots"
+    dvc(repo, "plots", "show", "-o", str(out))
+    html = (out / "index.html").read_text()
+    for title in ("Loss per epoch", "Confusion matrix (test)"):
+        assert title in html
+    assert {p.name for p in (out / "static").iterdir()} >= {
+        "workspace_plots_figures_loss.png", "workspace_plots_figures_grad_norms.png",
+        "workspace_plots_figures_confusion_matrix.png"}
