@@ -1,0 +1,24 @@
+# The two commands of the README. Everything installs into .venv from pyproject.toml, pinned by
+# constraints.txt (regenerate it with `make constraints` after changing dependencies).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: repro test constraints
+
+$(VENV)/installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+repro: $(VENV)/installed
+	dvc repro
+
+test: $(VENV)/installed
+	python -m pytest
+
+constraints: $(VENV)/installed
+	python -m pip freeze --exclude-editable | grep -v '^mlplab' > constraints.txt
