@@ -1,7 +1,8 @@
 """DVC stage `evaluate`: test metrics, predictions and figures for the trained model."""
 
-from mlplab.cli import stage_main
-from mlplab.stages import evaluate
+from mlplab.cli import interrupt_on_sigterm, stage_main
+from mlplab.runs import dvc_evaluate
 
 if __name__ == "__main__":
-    stage_main(evaluate, "evaluate")
+    interrupt_on_sigterm()
+    stage_main(dvc_evaluate, "evaluate")

@@ -1,7 +1,8 @@
 """DVC stage `prepare`: load, split and standardise the configured data into `paths.prepared`."""
 
-from mlplab.cli import stage_main
-from mlplab.stages import prepare
+from mlplab.cli import interrupt_on_sigterm, stage_main
+from mlplab.runs import dvc_prepare
 
 if __name__ == "__main__":
-    stage_main(prepare, "prepare")
+    interrupt_on_sigterm()
+    stage_main(dvc_prepare, "prepare")

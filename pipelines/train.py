@@ -19,19 +19,29 @@ from hydra.core.hydra_config import HydraConfig
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def job(cfg) -> None:
+    from hydra.types import RunMode
+
     from mlplab.sweep import run_job
 
-    run_job(cfg, Path(HydraConfig.get().runtime.output_dir), list(HydraConfig.get().overrides.task))
+    hc = HydraConfig.get()
+    sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
+    run_job(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task), sweep_dir)
 
 
 if __name__ == "__main__":
+    from mlplab.cli import interrupt_on_sigterm, stage_main
+
+    interrupt_on_sigterm()
     if os.environ.get("DVC_STAGE"):
-        from mlplab.cli import stage_main
-        from mlplab.stages import train
+        from mlplab.runs import dvc_train
 
-        stage_main(train, "train")
+        stage_main(dvc_train, "train")
     else:
-        job()
-        from mlplab.sweep import outcome
+        from mlplab import sweep
 
-        sys.exit(1 if outcome["failed"] else 0)
+        try:
+            job()
+        except BaseException:
+            sweep.abort_open_sweep()
+            raise
+        sys.exit(1 if sweep.outcome["failed"] else 0)

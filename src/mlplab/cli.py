@@ -43,13 +43,25 @@ def repo_root() -> Path:
 
 
 def stage_main(stage: Callable, name: str) -> None:
-    """Run one DVC stage on ``params.yaml``: validate, run, exit with a one-line error if need be."""
-    from mlplab.config import load_params
+    """Run one DVC stage on ``params.yaml``; a user's error exits with one line."""
+    from mlplab.config import read_params
 
     root = repo_root()
     try:
-        cfg = load_params(root / PARAMS_FILE)
-        stage(cfg, root)
+        stage(read_params(root / PARAMS_FILE), root)
     except user_errors() as exc:
         report(f"mlplab {name}", exc)
         sys.exit(exit_code(exc))
+    except KeyboardInterrupt:
+        print(f"mlplab {name}: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def interrupt_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so runs are closed as KILLED, not left RUNNING."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)

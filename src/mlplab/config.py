@@ -20,10 +20,8 @@ from typing import Any
 from mlplab.core import COSTS, INITIALISERS, NONLINEARITIES, OPTIMISERS, SCHEDULES
 from mlplab.core.network import DTYPES
 
-SECTIONS = ("data", "architecture", "nonlinearity", "cost", "optimiser", "training", "paths")
+SECTIONS = ("data", "architecture", "nonlinearity", "cost", "optimiser", "training", "tracking", "paths")
 TOP_LEVEL = {"seed", "dtype", *SECTIONS}
-#: Keys that other issues' sections may add (tracking) and that validation passes through.
-PASS_THROUGH = {"tracking"}
 
 
 class ConfigError(ValueError):
@@ -217,7 +215,7 @@ def _training(cfg: Mapping) -> dict:
     }
 
 
-PATHS = ("prepared", "model", "train_metrics", "test_metrics", "history", "predictions", "figures")
+PATHS = ("prepared", "model", "train_metrics", "test_metrics", "history", "predictions", "figures", "run")
 
 
 def _paths(cfg: Mapping) -> dict:
@@ -225,6 +223,25 @@ def _paths(cfg: Mapping) -> dict:
     for k in PATHS:
         _check(f"paths.{k}", cfg.get(k), isinstance(cfg.get(k), str) and bool(cfg.get(k)), "a relative path")
     return dict(cfg)
+
+
+def tracking_section(cfg: Mapping) -> dict:
+    """Validate the ``tracking`` section alone: a run can be recorded even if the rest is bad."""
+    cfg = cfg.get("tracking")
+    if not isinstance(cfg, Mapping):
+        raise ConfigError("tracking", "missing section (a mapping)")
+    keys = {"enabled", "uri", "experiment", "log_model", "flush_every_s", "objective", "objective_mode"}
+    _keys("tracking", cfg, keys)
+    for k in ("enabled", "log_model"):
+        _check(f"tracking.{k}", cfg.get(k), isinstance(cfg.get(k), bool), "true or false")
+    uri = cfg.get("uri")
+    _check("tracking.uri", uri, uri is None or (isinstance(uri, str) and uri), "a tracking URI or null")
+    for k in ("experiment", "objective"):
+        _check(f"tracking.{k}", cfg.get(k), isinstance(cfg.get(k), str) and bool(cfg.get(k)), "a non-empty string")
+    mode = cfg.get("objective_mode")
+    _check("tracking.objective_mode", mode, mode in ("max", "min"), "max or min")
+    return {**{k: cfg[k] for k in keys},
+            "flush_every_s": _number("tracking.flush_every_s", cfg.get("flush_every_s"), low=0)}
 
 
 def to_plain(cfg) -> dict:
@@ -259,12 +276,12 @@ def validate(cfg) -> dict:
     cfg.pop("hydra", None)
     _no_missing(cfg)
     for k in cfg:
-        if k not in TOP_LEVEL | PASS_THROUGH:
+        if k not in TOP_LEVEL:
             raise ConfigError(k, f"unknown key; valid: {_choices(TOP_LEVEL)}")
     for k in SECTIONS:
         if not isinstance(cfg.get(k), Mapping):
             raise ConfigError(k, "missing section (a mapping)")
-    out = {k: v for k, v in cfg.items() if k in PASS_THROUGH}
+    out = {}
     out["seed"] = _int("seed", cfg.get("seed"), low=0)
     dtype = cfg.get("dtype")
     _check("dtype", dtype, dtype in DTYPES, f"one of {', '.join(DTYPES)}")
@@ -275,12 +292,13 @@ def validate(cfg) -> dict:
     out["cost"] = _cost(cfg["cost"])
     out["optimiser"] = _optimiser(cfg["optimiser"])
     out["training"] = _training(cfg["training"])
+    out["tracking"] = tracking_section(cfg)
     out["paths"] = _paths(cfg["paths"])
     return out
 
 
-def load_params(path: str | Path) -> dict:
-    """Read DVC's ``params.yaml`` (the composed config) and validate it."""
+def read_params(path: str | Path) -> dict:
+    """Read DVC's ``params.yaml`` (the composed config) as a plain mapping, unvalidated."""
     import yaml
 
     path = Path(path)
@@ -292,7 +310,7 @@ def load_params(path: str | Path) -> dict:
         raise ConfigError(str(path), f"not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(cfg, Mapping):
         raise ConfigError(str(path), "must hold a mapping of config sections")
-    return validate(cfg)
+    return cfg
 
 
 def optimiser_kwargs(cfg: Mapping) -> dict:

@@ -1,9 +1,15 @@
-"""Hydra jobs that never take the sweep down, and the summary printed when a sweep ends.
+"""Hydra jobs that never take the sweep down, and the sweep's parent run and summary.
 
 Each job records ``result.json`` in its output folder (status, error, overrides, test metrics);
 :class:`SweepSummary` reads them all when the sweep ends — they are files, so this works with
 the joblib launcher, whose jobs run in other processes — prints a table, and keeps the count
 of failures for the command's exit status.
+
+With tracking on, :class:`SweepSummary` also opens the sweep's MLflow parent run before any job
+starts (which creates the store once, before parallel jobs could race to), leaves its id in
+the sweep folder for the jobs to nest under, and closes it with a summary when the sweep ends.
+Hydra skips ``on_multirun_end`` when the sweep is interrupted, so the entry point calls
+:func:`abort_open_sweep` then: the parent never stays RUNNING.
 """
 
 from __future__ import annotations
@@ -19,26 +25,42 @@ RESULT_FILE = "result.json"
 outcome = {"jobs": 0, "failed": 0}
 
 
-def run_job(cfg, out_dir: Path, overrides: list[str]) -> dict:
-    """Validate and run all stages; on any error record it and return instead of raising."""
+PARENT_FILE = "mlflow_parent_run_id"
+#: The parent run of the sweep in progress in this process, if tracking is on.
+open_parent = None
+
+
+def run_job(cfg, out_dir: Path, overrides: list[str], sweep_dir: Path | None = None) -> dict:
+    """Run all stages (inside an MLflow run); on any error record it and return instead of raising."""
     from mlplab.cli import report, user_errors
-    from mlplab.config import validate
-    from mlplab.stages import run_all
+    from mlplab.config import to_plain
+    from mlplab.runs import hydra_job
 
     result = {"overrides": overrides, "status": "ok", "error": None, "metrics": {}}
+    parent_file = None if sweep_dir is None else sweep_dir / PARENT_FILE
+    parent = parent_file.read_text().strip() if parent_file and parent_file.is_file() else None
     try:
-        plain = validate(cfg)
-        metrics = run_all(plain, out_dir)
+        raw = to_plain(cfg)
+        raw.pop("hydra", None)
+        metrics = hydra_job(raw, out_dir, overrides, parent)
         result["metrics"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     except user_errors() as exc:
         result.update(status="failed", error=report("mlplab job " + " ".join(overrides), exc).split(": ", 1)[1])
-    except Exception as exc:  # a bug: keep the traceback in the job folder, keep the sweep going
+    except Exception as exc:  # a bug: keep the traceback in the job's log, keep the sweep going
         traceback.print_exc()
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RESULT_FILE).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     outcome.update(jobs=1, failed=int(result["status"] != "ok"))
     return result
+
+
+def abort_open_sweep(status: str = "KILLED", reason: str = "sweep interrupted") -> None:
+    """Close the parent run of a sweep that did not reach ``on_multirun_end``."""
+    global open_parent
+    if open_parent is not None:
+        open_parent.end(status, reason)
+        open_parent = None
 
 
 def summarise(sweep_dir: Path) -> tuple[int, int, str]:
@@ -62,9 +84,34 @@ def summarise(sweep_dir: Path) -> tuple[int, int, str]:
 
 
 class SweepSummary(Callback):
-    """Hydra callback: print the sweep's table and remember its failures for the exit status."""
+    """Hydra callback: the parent run, the printed table, the failures for the exit status."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        global open_parent
+        from omegaconf import OmegaConf
+
+        from mlplab.config import tracking_section
+
+        settings = tracking_section({"tracking": OmegaConf.to_container(config.tracking, resolve=True)})
+        if not settings["enabled"]:
+            return
+        from mlplab import tracking
+
+        overrides = list(config.hydra.overrides.task)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        open_parent = tracking.start_sweep(settings, " ".join(overrides) or "sweep", tracking.lineage_tags(overrides))
+        (sweep_dir / PARENT_FILE).write_text(open_parent.run_id + "\n")
+        self.settings = settings
 
     def on_multirun_end(self, config, **kwargs) -> None:
+        global open_parent
         jobs, failed, table = summarise(Path(config.hydra.sweep.dir))
         outcome.update(jobs=jobs, failed=failed)
         print(table, flush=True)
+        if open_parent is not None:
+            from mlplab import tracking
+
+            parent, open_parent = open_parent, None
+            parent.text(table, "sweep/summary.txt")
+            tracking.end_sweep(parent, self.settings["objective"], self.settings["objective_mode"], failed)
