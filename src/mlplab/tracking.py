@@ -99,7 +99,7 @@ def flatten(cfg: dict, prefix: str = "") -> dict[str, str]:
 
 def _git(*args: str) -> str | None:
     try:
-        res = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=Path.cwd())
+        res = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return res.stdout.strip() if res.returncode == 0 else None
