@@ -25,7 +25,9 @@ import hashlib
 import json
 import math
 import os
+import signal
 import subprocess
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -138,6 +140,35 @@ def test_metrics(metrics: dict) -> dict[str, float]:
     return out
 
 
+class _uninterrupted:
+    """Hold Ctrl-C/SIGTERM until a write to the store is complete, then raise it.
+
+    An interrupt inside SQLAlchemy's transaction can leave the SQLite connection unusable, and
+    then the run could not be closed as KILLED."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self):
+        self.pending = None
+        self.saved = None
+        if threading.current_thread() is threading.main_thread():
+            self.saved = {s: signal.getsignal(s) for s in self.SIGNALS}
+            for s in self.SIGNALS:
+                signal.signal(s, self._hold)
+        return self
+
+    def _hold(self, signum, frame):
+        self.pending = signum
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            for s, handler in self.saved.items():
+                signal.signal(s, handler)
+        if self.pending is not None and exc[0] is None:
+            raise KeyboardInterrupt(f"signal {self.pending}")
+        return False
+
+
 # -- a run ------------------------------------------------------------------------------------
 class Run:
     """One MLflow run, created (or resumed by id) in the configured store and experiment."""
@@ -157,8 +188,9 @@ class Run:
         else:
             run = self.client.get_run(run_id)
             self.client.update_run(run_id, status="RUNNING")
-            if tags:
-                self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+            new = {k: v for k, v in (tags or {}).items() if k not in run.data.tags}  # keep the lineage of the run's start
+            if new:
+                self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in new.items()])
         self.run_id = run.info.run_id
         self.experiment_id = run.info.experiment_id
         self._buffer: list[Metric] = []
@@ -176,25 +208,31 @@ class Run:
 
     def flush(self) -> None:
         if self._buffer:
-            self.client.log_batch(self.run_id, metrics=self._buffer)  # chunks by itself
-            self._buffer = []
+            with _uninterrupted():
+                self.client.log_batch(self.run_id, metrics=self._buffer)  # chunks by itself
+                self._buffer = []
         self._last_flush = time.monotonic()
 
     def params(self, cfg: dict) -> None:
-        self.client.log_batch(self.run_id, params=[Param(k, v[:6000]) for k, v in flatten(cfg).items()])
+        with _uninterrupted():
+            self.client.log_batch(self.run_id, params=[Param(k, v[:6000]) for k, v in flatten(cfg).items()])
 
     def tags(self, tags: dict[str, str]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        with _uninterrupted():
+            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     # artefacts
     def artifact(self, path: Path, folder: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), folder)
+        with _uninterrupted():
+            self.client.log_artifact(self.run_id, str(path), folder)
 
     def artifacts(self, folder: Path, into: str | None = None) -> None:
-        self.client.log_artifacts(self.run_id, str(folder), into)
+        with _uninterrupted():
+            self.client.log_artifacts(self.run_id, str(folder), into)
 
     def text(self, text: str, name: str) -> None:
-        self.client.log_text(self.run_id, text, name)
+        with _uninterrupted():
+            self.client.log_text(self.run_id, text, name)
 
     def model(self, weights: Path, X_example: np.ndarray, feature_names: list[str]) -> None:
         """Log the network as a pyfunc model (``runs:/<id>/model``) with signature and input example.
@@ -227,12 +265,13 @@ class Run:
         if self.ended:
             return
         self.ended = True
-        try:
-            self.flush()
-        finally:
-            if reason:
-                self.client.set_tag(self.run_id, FAILURE_TAG, reason[:5000])
-            self.client.set_terminated(self.run_id, status)
+        with _uninterrupted():
+            try:
+                self.flush()
+            finally:
+                if reason:
+                    self.client.set_tag(self.run_id, FAILURE_TAG, reason[:5000])
+                self.client.set_terminated(self.run_id, status)
 
 
 class TrackingCallback(Callback):

@@ -1,0 +1,129 @@
+"""Runs in a temporary SQLite store: params, metric histories, artefacts, lineage, failures."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from mlplab.core import DivergenceError, load
+from mlplab.params import compose
+from mlplab.runs import dvc_evaluate, dvc_train, hydra_job
+from mlplab.config import ConfigError
+from mlplab.stages import prepare
+from mlplab.config import validate
+from tests.conftest import PYTHON, REPO, run
+from tests.tracking.conftest import runs
+
+
+def _raw(*overrides):
+    return compose(["experiment=smoke", *overrides])
+
+
+def _only_run(uri):
+    table = runs(uri)
+    assert len(table) == 1
+    return MlflowClient(uri).get_run(table.run_id[0])
+
+
+def test_a_job_logs_everything(store, tmp_path):
+    raw = _raw()
+    metrics = hydra_job(raw, tmp_path, ["experiment=smoke"], None)
+    r = _only_run(store)
+    client = MlflowClient(store)
+    assert r.info.status == "FINISHED"
+    # params: the whole resolved config with dotted keys
+    assert r.data.params["optimiser.lr"] == "0.001"
+    assert r.data.params["architecture.hidden_sizes"] == "[8]"
+    assert r.data.params["nonlinearity.hidden"] == "relu"
+    assert len(r.data.params) == len(__import__("mlplab.tracking", fromlist=["flatten"]).flatten(validate(raw)))
+    # metrics: epoch histories with step = epoch, the step stream every stats_every steps, test metrics
+    epochs, steps_per_epoch = 3, -(-72 // 16)  # 120 samples, 60 % for training, batch 16
+    for key in ("train/loss", "val/loss", "val/accuracy", "lr", "grad_norm/W1", "grad_norm/b1",
+                "grad_norm/W2", "weight_norm/W1", "update_ratio/W2"):
+        assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == [1, 2, 3], key
+    stream = client.get_metric_history(r.info.run_id, "step/grad_norm/W1")
+    assert [m.step for m in stream] == list(range(2, epochs * steps_per_epoch + 1, 2))
+    assert r.data.metrics["test/accuracy"] == pytest.approx(metrics["accuracy"])
+    assert {"test/f1/0", "test/precision/1", "test/recall/0", "test/loss"} <= set(r.data.metrics)
+    # lineage
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert r.data.tags["mlplab.git_commit"] == commit
+    assert r.data.tags["mlplab.git_dirty"] in ("true", "false")
+    assert r.data.tags["mlplab.overrides"] == "experiment=smoke"
+    assert len(r.data.tags["mlplab.data_hash"]) == 64
+    # artefacts: config, weights (no pickle) equal to the model file, figures, model
+    paths = {a.path for folder in ("", "weights", "figures", "config") for a in client.list_artifacts(r.info.run_id, folder)}
+    assert {"weights/final.npz", "weights/best.npz", "config/config.yaml", "figures/loss.png",
+            "figures/grad_norms.png", "figures/confusion_matrix.png", "figures/decision_boundary.png", "model"} <= paths
+    local = client.download_artifacts(r.info.run_id, "weights/final.npz", str(tmp_path / "dl"))
+    with np.load(local, allow_pickle=False) as logged, np.load(tmp_path / raw["paths"]["model"], allow_pickle=False) as saved:
+        assert sorted(logged.files) == sorted(saved.files)
+        assert all(np.array_equal(logged[k], saved[k]) for k in saved.files)
+
+
+def test_the_logged_model_predicts_like_the_core(store, tmp_path):
+    import mlflow
+
+    hydra_job(_raw(), tmp_path, ["experiment=smoke"], None)
+    r = _only_run(store)
+    model = mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model")
+    net = load(tmp_path / "models/model.npz")
+    X = np.random.default_rng(0).normal(size=(7, 2))
+    df = pd.DataFrame(X, columns=["x0", "x1"])
+    assert np.array_equal(model.predict(df), net.forward(X))
+    assert model.metadata.signature is not None
+    folder = Path(MlflowClient(store).download_artifacts(r.info.run_id, "model", str(tmp_path / "dl")))
+    assert "loader_module: mlflow.pyfunc.loaders.code_model" in (folder / "MLmodel").read_text()  # from code
+    assert not [p for p in folder.rglob("*") if p.suffix in (".pkl", ".pickle")]
+
+
+def test_dvc_stages_share_one_run(store, tmp_path):
+    raw = compose(["experiment=smoke"])
+    prepare(validate(raw), tmp_path)
+    dvc_train(raw, tmp_path)
+    record = json.loads((tmp_path / raw["paths"]["run"]).read_text())
+    assert runs(store).status.tolist() == ["FINISHED"]
+    dvc_evaluate(raw, tmp_path)
+    r = _only_run(store)
+    assert r.info.run_id == record["run_id"] and r.info.status == "FINISHED"
+    assert "test/accuracy" in r.data.metrics and "train/loss" in r.data.metrics
+
+
+def test_a_diverging_run_is_failed_and_keeps_its_metrics(store, tmp_path):
+    raw = _raw("optimiser=sgd", "optimiser.lr=1e30", "training.stats_every=1")
+    with pytest.raises(DivergenceError):
+        hydra_job(raw, tmp_path, ["optimiser.lr=1e30"], None)
+    r = _only_run(store)
+    assert r.info.status == "FAILED"
+    assert r.data.tags["mlplab.failure"].startswith("DivergenceError: training diverged: non-finite")
+    assert "step/loss" in r.data.metrics  # what was logged before the failure is kept
+
+
+def test_a_bad_config_is_a_failed_run_with_the_reason(store, tmp_path):
+    with pytest.raises(ConfigError):
+        hydra_job(_raw("optimiser.lr=-1"), tmp_path, ["optimiser.lr=-1"], None)
+    r = _only_run(store)
+    assert r.info.status == "FAILED"
+    assert r.data.tags["mlplab.failure"] == "ConfigError: optimiser.lr: must be a number > 0, got -1"
+
+
+def test_tracking_off_touches_no_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'never.db'}")
+    raw = compose(["experiment=smoke", "tracking=off"])
+    prepare(validate(raw), tmp_path)
+    dvc_train(raw, tmp_path)
+    dvc_evaluate(raw, tmp_path)
+    assert json.loads((tmp_path / raw["paths"]["run"]).read_text()) == {"run_id": None}
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_quiet_paths_never_import_mlflow():
+    code = ("import sys\nimport mlplab.core, mlplab.config, mlplab.stages, mlplab.runs, mlplab.sweep\n"
+            "from mlplab.params import compose\nfrom mlplab.config import validate\n"
+            "validate(compose(['experiment=smoke']))\nassert 'mlflow' not in sys.modules")
+    res = run([PYTHON, "-c", code], REPO)
+    assert res.returncode == 0, res.stderr
