@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: repro test constraints
+.PHONY: repro test ui constraints
 
 $(VENV)/installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ repro: $(VENV)/installed
 
 test: $(VENV)/installed
 	python -m pytest
+
+ui: $(VENV)/installed
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(or $(PORT),5000)
 
 constraints: $(VENV)/installed
 	python -m pip freeze --exclude-editable | grep -v '^mlplab' > constraints.txt

@@ -76,12 +76,20 @@ def ensure_store(uri: str) -> MlflowClient:
     return MlflowClient(uri)
 
 
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Beside a SQLite store, in ``mlartifacts/<experiment>``; MLflow's own default is relative
+    to whatever folder the first run happened to start in."""
+    if uri.startswith("sqlite:///"):
+        return str(Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / experiment)
+    return None
+
+
 def experiment_id(client: MlflowClient, name: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
     try:
-        return client.create_experiment(name)
+        return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
     except mlflow.exceptions.MlflowException:  # created by a parallel job meanwhile
         return client.get_experiment_by_name(name).experiment_id
 
