@@ -6,8 +6,8 @@ in-process Hydra jobs cannot trip over each other). It logs
 - the whole resolved config as params with dotted keys (``optimiser.lr``),
 - per-epoch metrics with ``step = epoch`` (``train/loss``, ``val/loss``, ``val/accuracy``, ``lr``,
   and per layer ``grad_norm/W{m}``, ``grad_norm/b{m}``, ``weight_norm/W{m}``,
-  ``update_ratio/W{m}``), a per-step stream every ``training.stats_every`` steps under
-  ``step/…`` with ``step`` = global step, and the test metrics under ``test/…``,
+  ``update_ratio/W{m}``), a per-step stream of ``step/loss`` and ``step/grad_norm/…`` every
+  ``training.stats_every`` steps with ``step`` = global step, and the test metrics ``test/…``,
 - artefacts: the config, the weights (final and best), the figures and tables, and the network as
   a pyfunc model whose weights travel as the ``.npz`` file (never pickled),
 - lineage tags: git commit and dirtiness, the prepared data's hash, the Hydra overrides, the DVC
@@ -38,7 +38,7 @@ from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 
-from mlplab.core import Callback, EpochEvent, History, LayerStats, StepEvent
+from mlplab.core import Callback, EpochEvent, History, StepEvent
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -294,24 +294,24 @@ class TrackingCallback(Callback):
         self.network = network
 
     def on_step_end(self, event: StepEvent) -> None:
+        # The step stream is the loss and the gradient norms; weight norms and update ratios move
+        # slowly and are logged per epoch, which keeps the volume (and the cost) down.
         if event.stats is not None:
-            values = {"step/loss": event.loss, **_prefixed(event.stats, "step/")}
+            values = {f"step/grad_norm/{p}{m}": v for p, norms in (("W", event.stats.grad_norm_W), ("b", event.stats.grad_norm_b))
+                      for m, v in enumerate(norms, start=1)}
+            values["step/loss"] = event.loss
             self.run.metrics(values, event.step)
 
     def on_epoch_end(self, event: EpochEvent) -> None:
         values = {"train/loss": event.train_loss, "val/loss": event.val_loss,
                   "val/accuracy": event.val_accuracy, "lr": event.lr}
-        values.update(_prefixed(event.stats, ""))
+        values.update(event.stats.as_dict())
         self.run.metrics(values, event.epoch)
         if event.improved:
             self.best = [(W.copy(), b.copy()) for W, b in self.network.params]
 
     def on_fit_end(self, history: History) -> None:
         self.run.flush()
-
-
-def _prefixed(stats: LayerStats | None, prefix: str) -> dict[str, float]:
-    return {} if stats is None else {prefix + k: v for k, v in stats.as_dict().items()}
 
 
 # -- a whole training run, as the stages and jobs use it --------------------------------------

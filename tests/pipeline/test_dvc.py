@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import pytest
 import yaml
@@ -82,3 +83,20 @@ def test_plots_and_metrics_are_declared(repo_copy, tmp_path):
     assert {p.name for p in (out / "static").iterdir()} >= {
         "workspace_plots_figures_loss.png", "workspace_plots_figures_grad_norms.png",
         "workspace_plots_figures_confusion_matrix.png"}
+
+
+def test_queued_sweep_runs_every_experiment(repo_copy):
+    repo = repo_copy
+    dvc(repo, "exp", "run", "--queue", "-S", "nonlinearity=sigmoid,tanh", "-S", "training.epochs=2")
+    dvc(repo, "queue", "start")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = dvc(repo, "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status and "Success" in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") == 2, status
+    shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+    hidden = [e["revs"][0]["data"]["params"]["params.yaml"]["data"]["nonlinearity"]["hidden"]
+              for e in shown[0]["experiments"]]
+    assert sorted(hidden) == ["sigmoid", "tanh"]

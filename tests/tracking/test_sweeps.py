@@ -97,3 +97,29 @@ def test_an_interrupted_run_is_killed_and_keeps_its_metrics(store, tmp_path, sig
     assert r.info.status == "KILLED"
     assert r.data.tags["mlplab.failure"] == "interrupted (Ctrl-C or SIGTERM)"
     assert len(client.get_metric_history(run_id, "train/loss")) >= 1
+
+
+def test_an_interrupted_sweep_kills_the_parent_and_the_running_child(store, tmp_path):
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.Popen(
+        [PYTHON, str(REPO / "pipelines/train.py"), "-m", "data=digits", "training.epochs=100000",
+         "tracking.flush_every_s=0.2", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = MlflowClient(store)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        table = runs(store)
+        key = "tags.mlflow.parentRunId"
+        children = table[table[key].notna()] if key in table else table.iloc[:0]
+        if len(children) and client.get_metric_history(children.run_id.iloc[0], "train/loss"):
+            break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the first job logged no metrics in time")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    parent, children = family(store)
+    assert parent.status == "KILLED" and parent["tags.mlplab.failure"] == "sweep interrupted"
+    assert children.status.tolist() == ["KILLED"]  # the second job never started
