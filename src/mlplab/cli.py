@@ -29,11 +29,18 @@ def exit_code(exc: BaseException) -> int:
     return 2 if isinstance(exc, (ConfigError, DataError)) else 1
 
 
+def describe(exc: BaseException) -> str:
+    """``invalid config: <key>: <problem>`` or ``error: <problem>``."""
+    from mlplab.config import ConfigError
+
+    return f"{'invalid config' if isinstance(exc, ConfigError) else 'error'}: {exc}"
+
+
 def report(prog: str, exc: BaseException) -> str:
-    kind = "invalid config" if exit_code(exc) == 2 and type(exc).__name__ == "ConfigError" else "error"
-    line = f"{prog}: {kind}: {exc}"
-    print(line, file=sys.stderr)
-    return line
+    """Print the one line for ``exc`` to stderr; return what it says after the program name."""
+    message = describe(exc)
+    print(f"{prog}: {message}", file=sys.stderr)
+    return message
 
 
 def repo_root() -> Path:

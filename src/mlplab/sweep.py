@@ -23,8 +23,6 @@ from hydra.experimental.callback import Callback
 RESULT_FILE = "result.json"
 #: Outcome of the last job or sweep run in this process: {"jobs": n, "failed": k}.
 outcome = {"jobs": 0, "failed": 0}
-
-
 PARENT_FILE = "mlflow_parent_run_id"
 #: The parent run of the sweep in progress in this process, if tracking is on.
 open_parent = None
@@ -45,7 +43,7 @@ def run_job(cfg, out_dir: Path, overrides: list[str], sweep_dir: Path | None = N
         metrics = hydra_job(raw, out_dir, overrides, parent)
         result["metrics"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     except user_errors() as exc:
-        result.update(status="failed", error=report("mlplab job " + " ".join(overrides), exc).split(": ", 1)[1])
+        result.update(status="failed", error=report("mlplab job " + " ".join(overrides), exc))
     except Exception as exc:  # a bug: keep the traceback in the job's log, keep the sweep going
         traceback.print_exc()
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
