@@ -97,6 +97,6 @@ def test_queued_sweep_runs_every_experiment(repo_copy):
         time.sleep(3)
     assert status.count("Success") == 2, status
     shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
-    hidden = [e["revs"][0]["data"]["params"]["params.yaml"]["data"]["nonlinearity"]["hidden"]
-              for e in shown[0]["experiments"]]
-    assert sorted(hidden) == ["sigmoid", "tanh"]
+    experiments = [e for entry in shown for e in entry.get("experiments") or []]
+    hidden = [e["revs"][0]["data"]["params"]["params.yaml"]["data"]["nonlinearity"]["hidden"] for e in experiments]
+    assert sorted(hidden) == ["sigmoid", "tanh"], json.dumps(shown)[:2000]
