@@ -248,11 +248,10 @@ class Run:
         Saved "from code" (``mlflow_model.py``, nothing pickled) with ``save_model`` and logged as
         artefacts, so no active run is needed; the package travels in the model's ``code`` folder.
         """
+        import pandas as pd
         from mlflow.models import infer_signature
 
         from mlplab.core import load
-
-        import pandas as pd
 
         net = load(weights)
         example = pd.DataFrame(np.asarray(X_example[:5], dtype=float), columns=feature_names)

@@ -97,3 +97,14 @@ def test_bad_shapes_are_clear():
         net.loss(np.zeros((4, 3)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"layer 2: expected W\(1, 2\)"):
         net.params = [net.params[0], (np.zeros((2, 2)), np.zeros(1))]
+
+
+def test_score_is_loss_and_accuracy_from_one_pass():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    net = Network([4, 5, 3], ["tanh", "softmax"], "categorical_cross_entropy", rng=0)
+    loss, acc = net.score(X, np.eye(3)[y])
+    assert loss == net.loss(X, np.eye(3)[y])
+    assert acc == np.mean(net.predict(X) == y)
+    regression = Network([4, 2], ["identity"], "squared_error", rng=0)
+    assert regression.score(X, np.zeros((30, 2)))[1] is None

@@ -16,12 +16,12 @@ from mlplab.core.nonlinearities import NONLINEARITIES, Nonlinearity, get_nonline
 from mlplab.core.optimisers import OPTIMISERS, Optimiser, get_optimiser
 from mlplab.core.schedules import SCHEDULES, get_schedule
 from mlplab.core.serialisation import ModelFileError, load, save
-from mlplab.core.training import DivergenceError, accuracy, fit
+from mlplab.core.training import DivergenceError, fit
 
 __all__ = [
     "COSTS", "INITIALISERS", "NONLINEARITIES", "OPTIMISERS", "SCHEDULES",
     "Callback", "Cost", "DivergenceError", "EpochEvent", "History", "LayerStats",
     "ModelFileError", "Network", "Nonlinearity", "Optimiser", "StepEvent",
-    "accuracy", "fit", "get_cost", "get_initialiser", "get_nonlinearity", "get_optimiser",
+    "fit", "get_cost", "get_initialiser", "get_nonlinearity", "get_optimiser",
     "get_schedule", "gradcheck", "load", "save",
 ]

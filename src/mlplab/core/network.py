@@ -162,12 +162,27 @@ class Network:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class indices ``(n_samples,)`` for categorical cross-entropy, 0/1 labels
         ``(n_samples, Nᴸ)`` for binary cross-entropy, the outputs ``aᴸ`` otherwise."""
-        a = self.forward(X)
+        return self._labels(self.forward(X))
+
+    def _labels(self, a: np.ndarray) -> np.ndarray:
         if self.cost.name == "categorical_cross_entropy":
             return a.argmax(axis=1)
         if self.cost.name == "binary_cross_entropy":
             return (a >= 0.5).astype(np.int64)
         return a
+
+    def score(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, float | None]:
+        """``C`` and, for the cross-entropy costs, the accuracy, from one forward pass."""
+        X = self._as_input(X)
+        Y = self._as_target(Y, len(X))
+        zs, activations = self._forward(X)
+        loss = self.cost.loss(zs[-1], activations[-1], Y, self.nonlinearities[-1])
+        labels = self._labels(activations[-1])
+        if self.cost.name == "categorical_cross_entropy":
+            return loss, float(np.mean(labels == Y.argmax(axis=1)))
+        if self.cost.name == "binary_cross_entropy":
+            return loss, float(np.mean(labels == Y))
+        return loss, None
 
     def _as_target(self, Y: np.ndarray, n: int) -> np.ndarray:
         Y = np.asarray(Y, dtype=self.dtype)

@@ -24,16 +24,6 @@ class DivergenceError(FloatingPointError):
         super().__init__(f"training diverged: non-finite {what} at epoch {epoch}, step {step}")
 
 
-def accuracy(network: Network, X: np.ndarray, Y: np.ndarray) -> float | None:
-    """Fraction of correct predictions for classification costs; ``None`` for regression."""
-    if network.cost.name == "categorical_cross_entropy":
-        return float(np.mean(network.predict(X) == np.asarray(Y).argmax(axis=1)))
-    if network.cost.name == "binary_cross_entropy":
-        Y = np.asarray(Y).reshape(len(X), -1)
-        return float(np.mean(network.predict(X) == Y))
-    return None
-
-
 def _grad_norms(grads: Params, epoch: int, step: int) -> tuple[list[float], list[float]]:
     """Norms of every gradient; a non-finite one raises :class:`DivergenceError`.
 
@@ -148,8 +138,7 @@ def _fit(network, X, Y, optimiser, epochs, rng, batch_size, validation, patience
         history.lr.append(lr)
         val_loss = val_acc = None
         if validation is not None:
-            val_loss = network.loss(X_val, Y_val)
-            val_acc = accuracy(network, X_val, Y_val)
+            val_loss, val_acc = network.score(X_val, Y_val)
             history.val_loss.append(val_loss)
             if val_acc is not None:
                 history.val_accuracy.append(val_acc)
