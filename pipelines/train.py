@@ -5,8 +5,9 @@
     python pipelines/train.py -m hydra/launcher=joblib data=moons,circles,spirals
 
 From the shell every job prepares, trains and evaluates in its own Hydra output folder; a failing
-job is recorded and the sweep goes on, and the exit status says whether any job failed. Run by
-DVC (which sets DVC_STAGE), it is the `train` stage alone, configured by params.yaml.
+job is recorded and the sweep goes on, and the exit status says whether any job failed (2 for a
+single run whose config or data is bad). Run by DVC (which sets DVC_STAGE), it is the `train`
+stage alone, configured by params.yaml.
 """
 
 import os
@@ -44,4 +45,4 @@ if __name__ == "__main__":
         except BaseException:
             sweep.abort_open_sweep()
             raise
-        sys.exit(1 if sweep.outcome["failed"] else 0)
+        sys.exit(sweep.outcome["exit"])

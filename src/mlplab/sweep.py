@@ -21,8 +21,9 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 
 RESULT_FILE = "result.json"
-#: Outcome of the last job or sweep run in this process: {"jobs": n, "failed": k}.
-outcome = {"jobs": 0, "failed": 0}
+#: Outcome of the last job or sweep run in this process, and the exit status it calls for:
+#: 0, 2 for a single run with a bad config or data, 1 for any other failure.
+outcome = {"jobs": 0, "failed": 0, "exit": 0}
 PARENT_FILE = "mlflow_parent_run_id"
 #: The parent run of the sweep in progress in this process, if tracking is on.
 open_parent = None
@@ -30,11 +31,12 @@ open_parent = None
 
 def run_job(cfg, out_dir: Path, overrides: list[str], sweep_dir: Path | None = None) -> dict:
     """Run all stages (inside an MLflow run); on any error record it and return instead of raising."""
-    from mlplab.cli import report, user_errors
+    from mlplab.cli import exit_code, report, user_errors
     from mlplab.config import to_plain
     from mlplab.runs import hydra_job
 
     result = {"overrides": overrides, "status": "ok", "error": None, "metrics": {}}
+    code = 0
     parent_file = None if sweep_dir is None else sweep_dir / PARENT_FILE
     parent = parent_file.read_text().strip() if parent_file and parent_file.is_file() else None
     try:
@@ -44,12 +46,14 @@ def run_job(cfg, out_dir: Path, overrides: list[str], sweep_dir: Path | None = N
         result["metrics"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     except user_errors() as exc:
         result.update(status="failed", error=report("mlplab job " + " ".join(overrides), exc))
+        code = exit_code(exc)
     except Exception as exc:  # a bug: keep the traceback in the job's log, keep the sweep going
         traceback.print_exc()
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        code = 1
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RESULT_FILE).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    outcome.update(jobs=1, failed=int(result["status"] != "ok"))
+    outcome.update(jobs=1, failed=int(result["status"] != "ok"), exit=code)
     return result
 
 
@@ -105,7 +109,7 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         global open_parent
         jobs, failed, table = summarise(Path(config.hydra.sweep.dir))
-        outcome.update(jobs=jobs, failed=failed)
+        outcome.update(jobs=jobs, failed=failed, exit=1 if failed else 0)
         print(table, flush=True)
         if open_parent is not None:
             from mlplab import tracking

@@ -102,7 +102,7 @@ def test_sizes_that_do_not_fit_the_data():
 @pytest.mark.parametrize(
     "args, message, code",
     [
-        (["optimiser.lr=-1"], "mlplab job experiment=smoke optimiser.lr=-1: invalid config: optimiser.lr: must be a number > 0, got -1", 1),
+        (["optimiser.lr=-1"], "mlplab job experiment=smoke optimiser.lr=-1: invalid config: optimiser.lr: must be a number > 0, got -1", 2),
         (["optimiser=lbfgs"], "Could not find 'optimiser/lbfgs'", 1),
         (["optimiser.lrr=0.1"], "Could not override 'optimiser.lrr'", 1),
     ],
