@@ -26,10 +26,14 @@ def original_target(split: Split, schema: dict) -> np.ndarray:
     return split.y * ts["scale"] + ts["mean"] if ts else split.y
 
 
-def evaluate(network: Network, split: Split, schema: dict) -> dict:
-    """Loss plus accuracy, per-class precision/recall/F1 and the confusion matrix, or MSE/MAE/R²."""
+def evaluate(network: Network, split: Split, schema: dict, pred: np.ndarray | None = None) -> dict:
+    """Loss plus accuracy, per-class precision/recall/F1 and the confusion matrix, or MSE/MAE/R².
+
+    ``pred``: :func:`predictions` for ``split`` if the caller already has them.
+    """
     loss = network.loss(split.X, targets(split, schema, network.cost.name))
-    pred = predictions(network, split, schema)
+    if pred is None:
+        pred = predictions(network, split, schema)
     if schema["task"] == "regression":
         y = original_target(split, schema)
         return {"loss": loss, "mse": float(skm.mean_squared_error(y, pred)),

@@ -33,9 +33,7 @@ def n_outputs(schema: dict, cost: str) -> int:
 def targets(split: Split, schema: dict, cost: str) -> np.ndarray:
     """``Y`` of shape ``(n_samples, Nᴸ)``: one-hot rows, a 0/1 column, or the regression target."""
     k = n_outputs(schema, cost)
-    if schema["task"] == "regression":
-        return split.y.reshape(-1, 1).astype(float)
-    if k == 1:
+    if k == 1:  # a regression target, or 0/1 labels for one sigmoid output
         return split.y.reshape(-1, 1).astype(float)
     return np.eye(k)[split.y]
 

@@ -39,24 +39,15 @@ def recorded_run(raw: dict, *, run_name: str | None = None, run_id: str | None =
     run.end("FINISHED")
 
 
-def _callbacks(run):
-    if run is None:
-        return None, ()
-    from mlplab.tracking import TrackingCallback
-
-    cb = TrackingCallback(run)
-    return cb, (cb,)
-
-
 def _train_tracked(run, cfg: dict, root: Path, prepared=None):
-    cb, callbacks = _callbacks(run)
-    if run:
-        run.params(cfg)
-    network, history, _ = stages.train(cfg, root, prepared, callbacks=callbacks)
-    if run:
-        from mlplab.tracking import log_training
+    if run is None:
+        return stages.train(cfg, root, prepared)[0]
+    from mlplab.tracking import TrackingCallback, log_training
 
-        log_training(run, cfg, root, network, cb)
+    run.params(cfg)
+    callback = TrackingCallback(run)
+    network = stages.train(cfg, root, prepared, callbacks=(callback,))[0]
+    log_training(run, cfg, root, network, callback)
     return network
 
 
@@ -75,18 +66,18 @@ def dvc_prepare(raw: dict, root: Path) -> None:
 
 
 def dvc_train(raw: dict, root: Path) -> None:
-    cfg = validate(raw)
-    run_file = root / cfg["paths"]["run"]
-    run_file.parent.mkdir(parents=True, exist_ok=True)
-    run_file.unlink(missing_ok=True)
     with recorded_run(raw, run_name="dvc: train + evaluate") as run:
+        cfg = validate(raw)  # inside the run, so a bad config is recorded as its failure
+        run_file = root / cfg["paths"]["run"]
+        run_file.parent.mkdir(parents=True, exist_ok=True)
+        run_file.unlink(missing_ok=True)
         _train_tracked(run, cfg, root)
         record = {"run_id": run.run_id, "experiment_id": run.experiment_id} if run else {"run_id": None}
         run_file.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def dvc_evaluate(raw: dict, root: Path) -> None:
-    cfg = validate(raw)
+    cfg = validate(raw)  # the run to complete is named in a file whose path is in the config
     run_file = root / cfg["paths"]["run"]
     try:
         run_id = json.loads(run_file.read_text())["run_id"]

@@ -56,13 +56,13 @@ def evaluate(cfg: dict, root: Path = Path("."), prepared=None, network=None) -> 
     splits, schema = prepared or data.read(_path(root, cfg, "prepared", is_dir=True))
     network = network or load(_path(root, cfg, "model"))
     test = splits["test"]
-    metrics = test_metrics(network, test, schema)
+    pred = predictions(network, test, schema)
+    metrics = test_metrics(network, test, schema, pred)
     metrics["test_is_train"] = bool(schema["test_is_train"])
     _write_json(_path(root, cfg, "test_metrics"), metrics)
     figures = _path(root, cfg, "figures", is_dir=True)
     for old in figures.glob("*.png"):  # a figure that no longer applies must not linger
         old.unlink()
-    pred = predictions(network, test, schema)
     if schema["task"] == "classification":
         classes = [str(c) for c in schema["classes"]]
         table = pd.DataFrame({"actual": [classes[i] for i in test.y], "predicted": [classes[i] for i in pred]})
@@ -79,7 +79,8 @@ def evaluate(cfg: dict, root: Path = Path("."), prepared=None, network=None) -> 
 
 
 def run_all(cfg: dict, root: Path, callbacks=()) -> dict:
-    """All three stages in one process (a Hydra job); returns the test metrics."""
+    """All three stages in one process, untracked (a notebook's or a test's way in); returns the
+    test metrics. A Hydra job runs the same with its MLflow run around it: :func:`mlplab.runs.hydra_job`."""
     prepared = prepare(cfg, root)
     network, _, _ = train(cfg, root, prepared, callbacks=callbacks)
     return evaluate(cfg, root, prepared, network)

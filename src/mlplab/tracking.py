@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import signal
@@ -40,6 +41,9 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 
 from mlplab.core import Callback, EpochEvent, History, StepEvent
 
+# Creating a store prints several INFO lines that would bury our one-line messages on stderr.
+for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+    logging.getLogger(_logger).setLevel(logging.WARNING)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
