@@ -35,12 +35,12 @@ def test_every_nonlinearity_reaches_the_output_of_some_cost():
 @pytest.mark.parametrize("init", sorted(INITIALISERS))
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("cost, output", PAIRS, ids=[f"{c}-{o}" for c, o in PAIRS])
-def test_backprop_matches_finite_differences(cost, output, hidden, init):
+def testbackprop_matches_finite_differences(cost, output, hidden, init):
     rng = np.random.default_rng(zlib.crc32(f"{cost}{output}{hidden}{init}".encode()))
     net = Network([3, 4, 3, 2], [hidden, output], cost, init=init, dtype="float64", rng=rng)
     # Zero biases put every sample whose relu inputs are all dead exactly on the next kink,
     # where finite differences are meaningless: shift the biases off zero.
-    net.params = [(W, b + rng.normal(scale=0.1, size=b.shape)) for W, b in net.params]
+    net.weights = [(W, b + rng.normal(scale=0.1, size=b.shape)) for W, b in net.weights]
     # Finite differences are meaningless across a kink: draw inputs until every pre-activation
     # stays 10·(2ε) clear of zero. Small inputs keep N(0, 1) weights from saturating the outputs.
     for _ in range(100):
@@ -57,12 +57,12 @@ def test_backprop_matches_finite_differences(cost, output, hidden, init):
 def test_gradcheck_detects_a_wrong_gradient():
     net = Network([2, 3, 1], ["tanh", "identity"], "squared_error", dtype="float64", rng=0)
     X, Y = np.ones((4, 2)), np.zeros((4, 1))
-    original = net._backprop
+    original = net.backprop
 
     def off_by_factor(X, Y):
         loss, grads = original(X, Y)
         return loss, [(2 * dW, db) for dW, db in grads]
 
-    net._backprop = off_by_factor
+    net.backprop = off_by_factor
     errors = gradcheck(net, X, Y)
     assert errors["W1"] > 0.1 and errors["b1"] < 1e-6

@@ -6,7 +6,7 @@ from mlplab.core import Network, get_optimiser
 
 def test_one_sgd_step_on_a_3_2_1_net_by_hand():
     net = Network([3, 2, 1], ["relu", "identity"], "squared_error", dtype="float64", rng=0)
-    net.params = [
+    net.weights = [
         (np.array([[0.1, 0.2, 0.3], [-0.2, 0.1, 0.4]]), np.array([0.1, -0.1])),
         (np.array([[0.5, -1.0]]), np.array([0.2])),
     ]
@@ -24,16 +24,16 @@ def test_one_sgd_step_on_a_3_2_1_net_by_hand():
     np.testing.assert_allclose(grads[0][0], [[-0.325, -0.65, 0.325], [0, 0, 0]], atol=1e-15)
     np.testing.assert_allclose(grads[0][1], [-0.325, 0.0], atol=1e-15)
     # SGD, lr = 0.1: p ← p − 0.1 · ∂C/∂p
-    get_optimiser("sgd", lr=0.1).step(net.params, grads)
-    np.testing.assert_allclose(net.params[0][0], [[0.1325, 0.265, 0.2675], [-0.2, 0.1, 0.4]], atol=1e-15)
-    np.testing.assert_allclose(net.params[0][1], [0.1325, -0.1], atol=1e-15)
-    np.testing.assert_allclose(net.params[1][0], [[0.5195, -1.0]], atol=1e-15)
-    np.testing.assert_allclose(net.params[1][1], [0.265], atol=1e-15)
+    get_optimiser("sgd", lr=0.1).step(net.weights, grads)
+    np.testing.assert_allclose(net.weights[0][0], [[0.1325, 0.265, 0.2675], [-0.2, 0.1, 0.4]], atol=1e-15)
+    np.testing.assert_allclose(net.weights[0][1], [0.1325, -0.1], atol=1e-15)
+    np.testing.assert_allclose(net.weights[1][0], [[0.5195, -1.0]], atol=1e-15)
+    np.testing.assert_allclose(net.weights[1][1], [0.265], atol=1e-15)
 
 
 def test_shapes_follow_the_derivation():
     net = Network([4, 5, 3], ["tanh", "softmax"], "categorical_cross_entropy", rng=0)
-    assert [(W.shape, b.shape) for W, b in net.params] == [((5, 4), (5,)), ((3, 5), (3,))]
+    assert [(W.shape, b.shape) for W, b in net.weights] == [((5, 4), (5,)), ((3, 5), (3,))]
     X, Y = np.zeros((7, 4)), np.eye(3)[[0, 1, 2, 0, 1, 2, 0]]
     assert net.forward(X).shape == (7, 3)
     assert net.predict(X).shape == (7,)
@@ -48,7 +48,7 @@ def test_dtype_is_kept_through_a_step(dtype):
     _, grads = net.gradients(X, np.ones((5, 2)))
     assert net.forward(X).dtype == dtype
     assert all(g.dtype == dtype for pair in grads for g in pair)
-    assert all(p.dtype == dtype for pair in net.params for p in pair)
+    assert all(p.dtype == dtype for pair in net.weights for p in pair)
 
 
 def test_nonlinearities_per_layer_or_as_a_pair():
@@ -70,7 +70,7 @@ def test_repr():
 def test_same_seed_same_weights():
     a = Network([5, 8, 3], ["relu", "softmax"], "categorical_cross_entropy", rng=7)
     b = Network([5, 8, 3], ["relu", "softmax"], "categorical_cross_entropy", rng=np.random.default_rng(7))
-    assert all(x.tobytes() == y.tobytes() for p, q in zip(a.params, b.params) for x, y in zip(p, q))
+    assert all(x.tobytes() == y.tobytes() for p, q in zip(a.weights, b.weights) for x, y in zip(p, q))
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_bad_shapes_are_clear():
     with pytest.raises(ValueError, match=r"Y must have shape \(4, 1\)"):
         net.loss(np.zeros((4, 3)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"layer 2: expected W\(1, 2\)"):
-        net.params = [net.params[0], (np.zeros((2, 2)), np.zeros(1))]
+        net.weights = [net.weights[0], (np.zeros((2, 2)), np.zeros(1))]
 
 
 def test_score_is_loss_and_accuracy_from_one_pass():
@@ -106,5 +106,10 @@ def test_score_is_loss_and_accuracy_from_one_pass():
     loss, acc = net.score(X, np.eye(3)[y])
     assert loss == net.loss(X, np.eye(3)[y])
     assert acc == np.mean(net.predict(X) == y)
-    regression = Network([4, 2], ["identity"], "squared_error", rng=0)
-    assert regression.score(X, np.zeros((30, 2)))[1] is None
+    regression = Network([4, 1], ["identity"], "squared_error", rng=0)
+    assert regression.score(X, np.zeros((30, 1)))[1] is None
+
+
+def test_softmax_over_one_unit_is_refused():
+    with pytest.raises(ValueError, match="a softmax over one output unit is always 1"):
+        Network([4, 1], ["tanh", "softmax"], "categorical_cross_entropy", rng=0)

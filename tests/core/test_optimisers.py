@@ -91,8 +91,8 @@ def test_float32_stays_float32(name):
     "kwargs, message",
     [
         ({"name": "lbfgs", "lr": 0.1}, "unknown optimiser 'lbfgs'; valid: adam, adamw"),
-        ({"name": "sgd", "lr": -1.0}, "lr must be > 0"),
-        ({"name": "adam", "lr": 0.1, "beta1": 1.0}, r"beta1 must be in \[0, 1\)"),
+        ({"name": "sgd", "lr": -1.0}, "lr must be a number > 0, got -1.0"),
+        ({"name": "adam", "lr": 0.1, "beta1": 1.0}, r"beta1 must be a number in \[0, 1\), got 1.0"),
         ({"name": "sgd", "lr": 0.1, "momentum": 0.9}, "optimiser 'sgd': .*momentum"),
         ({"name": "sgd", "lr": 0.1, "schedule": "warmup"}, "unknown schedule 'warmup'"),
     ],

@@ -29,3 +29,14 @@ def test_optimiser_follows_its_schedule():
     opt = get_optimiser("sgd", lr=0.1, schedule={"name": "step", "step_size": 1, "gamma": 0.1})
     assert [opt.start_epoch(e) for e in range(3)] == pytest.approx([0.1, 0.01, 0.001])
     assert get_optimiser("sgd", lr=0.1).start_epoch(7) == 0.1
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "step", "gamma": 0.0}, r"schedule gamma must be a number in \(0, 1\], got 0.0"),
+    ({"name": "exponential", "gamma": -0.5}, r"schedule gamma must be a number in \(0, 1\], got -0.5"),
+    ({"name": "cosine", "lr_min": -0.1}, "schedule lr_min must be a number >= 0, got -0.1"),
+    ({"name": "step", "step_size": 0}, "schedule step_size must be an integer >= 1, got 0"),
+])
+def test_schedules_refuse_rates_that_flip_or_vanish(spec, message):
+    with pytest.raises(ValueError, match=message):
+        get_schedule(spec)

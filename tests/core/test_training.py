@@ -28,7 +28,7 @@ def test_xor_success_rate_over_50_seeds():
 
 
 def _weights_bytes(net):
-    return b"".join(p.tobytes() for pair in net.params for p in pair)
+    return b"".join(p.tobytes() for pair in net.weights for p in pair)
 
 
 def test_same_seed_gives_identical_weights_and_losses():
@@ -89,7 +89,7 @@ def test_events_carry_losses_and_per_layer_norms():
     assert sorted(stats) == sorted(
         f"{k}{m}" for k in ("grad_norm/W", "grad_norm/b", "weight_norm/W", "update_ratio/W") for m in (1, 2, 3)
     )
-    assert stats["weight_norm/W2"] == pytest.approx(np.linalg.norm(net.params[1][0]), rel=1e-6)
+    assert stats["weight_norm/W2"] == pytest.approx(np.linalg.norm(net.weights[1][0]), rel=1e-6)
     assert all(v > 0 for v in stats.values())
     assert rec.epochs[-1].val_loss == h.val_loss[-1] and rec.epochs[-1].val_accuracy is None
     assert h.train_loss[-1] == pytest.approx(np.mean([e.loss for e in rec.steps[-5:]]))
@@ -124,8 +124,8 @@ def test_full_batch_does_not_shuffle_or_consume_rng():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"epochs": 0}, "epochs must be >= 1"), ({"batch_size": 0}, "batch_size must be >= 1"),
-     ({"patience": 0}, "patience must be >= 1")],
+    [({"epochs": 0}, "epochs must be an integer >= 1"), ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+     ({"patience": 0}, "patience must be an integer >= 1")],
 )
 def test_bad_arguments(kwargs, message):
     net = Network([2, 2, 1], ["sigmoid", "sigmoid"], "binary_cross_entropy", rng=0)

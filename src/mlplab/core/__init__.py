@@ -16,10 +16,10 @@ from mlplab.core.nonlinearities import NONLINEARITIES, Nonlinearity, get_nonline
 from mlplab.core.optimisers import OPTIMISERS, Optimiser, get_optimiser
 from mlplab.core.schedules import SCHEDULES, get_schedule
 from mlplab.core.serialisation import ModelFileError, load, save
-from mlplab.core.training import DivergenceError, fit
+from mlplab.core.training import FIT_CONSTRAINTS, DivergenceError, fit
 
 __all__ = [
-    "COSTS", "INITIALISERS", "NONLINEARITIES", "OPTIMISERS", "SCHEDULES",
+    "COSTS", "FIT_CONSTRAINTS", "INITIALISERS", "NONLINEARITIES", "OPTIMISERS", "SCHEDULES",
     "Callback", "Cost", "DivergenceError", "EpochEvent", "History", "LayerStats",
     "ModelFileError", "Network", "Nonlinearity", "Optimiser", "StepEvent",
     "fit", "get_cost", "get_initialiser", "get_nonlinearity", "get_optimiser",

@@ -27,7 +27,7 @@ def gradcheck(
     loss, grads = network.gradients(X, Y)
     tiny = floor * max(1.0, abs(loss))
     errors = {}
-    for m, ((W, b), (dW, db)) in enumerate(zip(network.params, grads), start=1):
+    for m, ((W, b), (dW, db)) in enumerate(zip(network.weights, grads), start=1):
         for name, p, g in ((f"W{m}", W, dW), (f"b{m}", b, db)):
             numeric = np.empty_like(p)
             flat, out = p.reshape(-1), numeric.reshape(-1)

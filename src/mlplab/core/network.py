@@ -25,7 +25,7 @@ from mlplab.core.costs import Cost, get_cost
 from mlplab.core.initialisers import get_initialiser
 from mlplab.core.nonlinearities import Nonlinearity, get_nonlinearity
 
-Params = list[tuple[np.ndarray, np.ndarray]]
+Weights = list[tuple[np.ndarray, np.ndarray]]
 
 DTYPES = ("float32", "float64")
 
@@ -90,54 +90,62 @@ class Network:
                 raise ValueError(f"nonlinearity {s.name!r} is for the output layer only (layer {m})")
         self.cost = get_cost(cost)
         self.cost.check_output(sigmas[-1])
+        if sigmas[-1].name == "softmax" and sizes[-1] == 1:
+            raise ValueError("a softmax over one output unit is always 1: use sigmoid for one unit, or more units")
         self.layer_sizes = sizes
         self.nonlinearities = sigmas
         self.init = init
         self.dtype = np.dtype(dtype)
         draw = get_initialiser(init)
         rng = as_generator(rng)
-        self._params: Params = []
+        self._weights: Weights = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             W, b = draw(n_in, n_out, rng)
-            self._params.append((W.astype(self.dtype), b.astype(self.dtype)))
+            self._weights.append((W.astype(self.dtype), b.astype(self.dtype)))
 
-    # -- parameters -------------------------------------------------------------------------
+    # -- weights ----------------------------------------------------------------------------
+    @staticmethod
+    def n_weights(layer_sizes: Sequence[int]) -> int:
+        """``Σₘ Nᵐ(Nᵐ⁻¹ + 1)``: the number of weights and biases of these layer sizes."""
+        return sum(n_out * (n_in + 1) for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]))
+
     @property
     def n_layers(self) -> int:
-        return len(self._params)
+        return len(self._weights)
 
     @property
-    def params(self) -> Params:
+    def weights(self) -> Weights:
         """``[(W¹, b¹), …, (Wᴸ, bᴸ)]``, the live arrays (optimisers update them in place)."""
-        return self._params
+        return self._weights
 
-    @params.setter
-    def params(self, new: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+    @weights.setter
+    def weights(self, new: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
         new = list(new)
         if len(new) != self.n_layers:
             raise ValueError(f"expected {self.n_layers} (W, b) pairs, got {len(new)}")
         checked = []
-        for m, ((W, b), (W0, b0)) in enumerate(zip(new, self._params), start=1):
+        for m, ((W, b), (W0, b0)) in enumerate(zip(new, self._weights), start=1):
             W, b = np.asarray(W), np.asarray(b)
             if W.shape != W0.shape or b.shape != b0.shape:
                 raise ValueError(
                     f"layer {m}: expected W{W0.shape} and b{b0.shape}, got W{W.shape} and b{b.shape}"
                 )
             checked.append((np.array(W, dtype=self.dtype), np.array(b, dtype=self.dtype)))
-        self._params = checked
+        self._weights = checked
 
     def architecture(self) -> dict:
         """Everything but the weights needed to rebuild this network (JSON-serialisable)."""
         return {
             "layer_sizes": self.layer_sizes,
-            "nonlinearities": [{"name": s.name, **s.params()} for s in self.nonlinearities],
+            "nonlinearities": [{"name": s.name, **s.hyper_parameters()} for s in self.nonlinearities],
             "cost": self.cost.name,
             "init": self.init,
             "dtype": self.dtype.name,
         }
 
     # -- forward ----------------------------------------------------------------------------
-    def _as_input(self, X: np.ndarray) -> np.ndarray:
+    def as_input(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as an array of the network's dtype, checked to be ``(n_samples, N⁰)``."""
         X = np.asarray(X, dtype=self.dtype)
         if X.ndim != 2 or X.shape[1] != self.layer_sizes[0]:
             raise ValueError(f"X must have shape (n_samples, {self.layer_sizes[0]}), got {X.shape}")
@@ -147,7 +155,7 @@ class Network:
         """Return ``zs = [z¹ … zᴸ]`` and ``activations = [a⁰ … aᴸ]``."""
         zs, activations = [], [X]
         a = X
-        for (W, b), sigma in zip(self._params, self.nonlinearities):
+        for (W, b), sigma in zip(self._weights, self.nonlinearities):
             z = a @ W.T
             z += b
             a = sigma.forward(z)
@@ -157,34 +165,24 @@ class Network:
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Return the output ``aᴸ``, shape ``(n_samples, Nᴸ)``."""
-        return self._forward(self._as_input(X))[1][-1]
+        return self._forward(self.as_input(X))[1][-1]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Class indices ``(n_samples,)`` for categorical cross-entropy, 0/1 labels
-        ``(n_samples, Nᴸ)`` for binary cross-entropy, the outputs ``aᴸ`` otherwise."""
-        return self._labels(self.forward(X))
-
-    def _labels(self, a: np.ndarray) -> np.ndarray:
-        if self.cost.name == "categorical_cross_entropy":
-            return a.argmax(axis=1)
-        if self.cost.name == "binary_cross_entropy":
-            return (a >= 0.5).astype(np.int64)
-        return a
+        """Class indices ``(n_samples,)`` for the cross-entropy costs (the cost's
+        :meth:`~mlplab.core.costs.Cost.labels`); the outputs ``aᴸ`` for squared error."""
+        a = self.forward(X)
+        return a if self.cost.name == "squared_error" else self.cost.labels(a)
 
     def score(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, float | None]:
-        """``C`` and, for the cross-entropy costs, the accuracy, from one forward pass."""
-        X = self._as_input(X)
-        Y = self._as_target(Y, len(X))
+        """The loss and the cost's accuracy (``None`` for a regression) from one forward pass."""
+        X = self.as_input(X)
+        Y = self.as_target(Y, len(X))
         zs, activations = self._forward(X)
         loss = self.cost.loss(zs[-1], activations[-1], Y, self.nonlinearities[-1])
-        labels = self._labels(activations[-1])
-        if self.cost.name == "categorical_cross_entropy":
-            return loss, float(np.mean(labels == Y.argmax(axis=1)))
-        if self.cost.name == "binary_cross_entropy":
-            return loss, float(np.mean(labels == Y))
-        return loss, None
+        return loss, self.cost.accuracy(activations[-1], Y)
 
-    def _as_target(self, Y: np.ndarray, n: int) -> np.ndarray:
+    def as_target(self, Y: np.ndarray, n: int) -> np.ndarray:
+        """``Y`` as an array of the network's dtype, checked to be ``(n, Nᴸ)`` (a vector for one unit)."""
         Y = np.asarray(Y, dtype=self.dtype)
         if Y.ndim == 1 and self.layer_sizes[-1] == 1:
             Y = Y[:, None]
@@ -193,29 +191,31 @@ class Network:
         return Y
 
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """Return ``C``, the batch mean of the per-sample cost."""
-        X = self._as_input(X)
-        Y = self._as_target(Y, len(X))
+        """Return the loss ``C``, the batch mean of the per-sample cost."""
+        X = self.as_input(X)
+        Y = self.as_target(Y, len(X))
         zs, activations = self._forward(X)
         return self.cost.loss(zs[-1], activations[-1], Y, self.nonlinearities[-1])
 
     # -- backward ---------------------------------------------------------------------------
-    def gradients(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, Params]:
+    def gradients(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, Weights]:
         """Return ``(C, grads)`` with ``grads[m-1] = (∂C/∂Wᵐ, ∂C/∂bᵐ)`` shaped like ``(Wᵐ, bᵐ)``."""
-        X = self._as_input(X)
-        Y = self._as_target(Y, len(X))
-        return self._backprop(X, Y)
+        X = self.as_input(X)
+        Y = self.as_target(Y, len(X))
+        return self.backprop(X, Y)
 
-    def _backprop(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, Params]:
+    def backprop(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, Weights]:
+        """:meth:`gradients` for a batch already checked by :meth:`as_input` and :meth:`as_target`
+        (the training loop's fast path: no conversion, no copy)."""
         zs, activations = self._forward(X)
         output = self.nonlinearities[-1]
         loss = self.cost.loss(zs[-1], activations[-1], Y, output)
         delta = self.cost.delta(zs[-1], activations[-1], Y, output)
-        grads: Params = [None] * self.n_layers  # type: ignore[list-item]
+        grads: Weights = [None] * self.n_layers  # type: ignore[list-item]
         for m in range(self.n_layers - 1, -1, -1):
             grads[m] = (delta.T @ activations[m], delta.sum(axis=0))
             if m:
-                grad_a = delta @ self._params[m][0]
+                grad_a = delta @ self._weights[m][0]
                 delta = self.nonlinearities[m - 1].backward(zs[m - 1], activations[m], grad_a)
         return loss, grads
 

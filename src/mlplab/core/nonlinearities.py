@@ -15,6 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from mlplab.core.constraints import Interval, check_all
+
 NONLINEARITIES: dict[str, type[Nonlinearity]] = {}
 
 
@@ -26,6 +28,8 @@ class Nonlinearity:
     output_range: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
     #: Whether the function may be used in a hidden layer.
     hidden_ok: ClassVar[bool] = True
+    #: Bounds of the keyword arguments, read by the constructor and by the config validation.
+    constraints: ClassVar[dict] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -45,16 +49,16 @@ class Nonlinearity:
         grad_a *= self.derivative(z, a)
         return grad_a
 
-    def params(self) -> dict[str, float]:
+    def hyper_parameters(self) -> dict[str, float]:
         """Hyper-parameters of the function (empty for most)."""
         return {}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyper_parameters().items())
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.params() == other.params()
+        return type(self) is type(other) and self.hyper_parameters() == other.hyper_parameters()
 
 
 class Identity(Nonlinearity):
@@ -130,11 +134,13 @@ class LeakyReLU(Nonlinearity):
     """σ(z) = z for z > 0 else slope·z; σ'(z) = 1 or slope."""
 
     name = "leaky_relu"
+    constraints = {"slope": Interval(float, 0, 1, closed="left")}
 
     def __init__(self, slope: float = 0.01):
+        check_all(self.constraints, {"slope": slope})
         self.slope = float(slope)
 
-    def params(self):
+    def hyper_parameters(self):
         return {"slope": self.slope}
 
     def forward(self, z):
@@ -148,11 +154,13 @@ class ELU(Nonlinearity):
     """σ(z) = z for z > 0 else α(e^z − 1); σ'(z) = 1 or σ(z) + α."""
 
     name = "elu"
+    constraints = {"alpha": Interval(float, 0, None, closed="neither")}
 
     def __init__(self, alpha: float = 1.0):
+        check_all(self.constraints, {"alpha": alpha})
         self.alpha = float(alpha)
 
-    def params(self):
+    def hyper_parameters(self):
         return {"alpha": self.alpha}
 
     def forward(self, z):
@@ -201,12 +209,12 @@ class Softmax(Nonlinearity):
         return grad_a
 
 
-def get_nonlinearity(spec: str | dict | Nonlinearity, **params) -> Nonlinearity:
+def get_nonlinearity(spec: str | dict | Nonlinearity, **hyper_parameters) -> Nonlinearity:
     """Resolve a name, or a mapping ``{"name": ..., **hyper_parameters}``, or pass an instance."""
     if isinstance(spec, Nonlinearity):
         return spec
     if isinstance(spec, dict):
-        params = {**{k: v for k, v in spec.items() if k != "name"}, **params}
+        hyper_parameters = {**{k: v for k, v in spec.items() if k != "name"}, **hyper_parameters}
         spec = spec.get("name")
     try:
         cls = NONLINEARITIES[spec]
@@ -215,8 +223,8 @@ def get_nonlinearity(spec: str | dict | Nonlinearity, **params) -> Nonlinearity:
             f"unknown nonlinearity {spec!r}; valid: {', '.join(sorted(NONLINEARITIES))}"
         ) from None
     try:
-        return cls(**params)
+        return cls(**hyper_parameters)
     except TypeError:
         raise ValueError(
-            f"nonlinearity {spec!r} takes {list(cls().params()) or 'no parameters'}, got {params}"
+            f"nonlinearity {spec!r} takes {list(cls().hyper_parameters()) or 'no parameters'}, got {hyper_parameters}"
         ) from None

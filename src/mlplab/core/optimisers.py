@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from mlplab.core.constraints import Interval, check_all, constraints_of
 from mlplab.core.schedules import Schedule, get_schedule
 
 OPTIMISERS: dict[str, type[Optimiser]] = {}
@@ -28,6 +29,14 @@ class Optimiser:
 
     name: ClassVar[str]
     decoupled_weight_decay: ClassVar[bool] = False
+    #: Arrays of state kept per parameter array (moments, velocities, scratch): for memory estimates.
+    state_arrays: ClassVar[int] = 0
+    #: Bounds of the keyword arguments, read by the constructor and by the config validation.
+    constraints = {
+        "lr": Interval(float, 0, None, closed="neither"),
+        "weight_decay": Interval(float, 0, None),
+        "clip_norm": Interval(float, 0, None, closed="neither", optional=True),
+    }
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -42,12 +51,7 @@ class Optimiser:
         clip_norm: float | None = None,
         schedule: Schedule | str | dict | None = None,
     ):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        if clip_norm is not None and not clip_norm > 0:
-            raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
+        check_all(Optimiser.constraints, {"lr": lr, "weight_decay": weight_decay, "clip_norm": clip_norm})
         self.base_lr = float(lr)
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
@@ -61,8 +65,8 @@ class Optimiser:
         self.lr = float(self.schedule(self.base_lr, epoch))
         return self.lr
 
-    def step(self, params, grads) -> None:
-        """Update ``params = [(W, b), …]`` in place from ``grads`` of the same shapes."""
+    def step(self, weights, grads) -> None:
+        """Update ``weights = [(W, b), …]`` in place from ``grads`` of the same shapes."""
         self.t += 1
         if self.clip_norm is not None:
             total = math.sqrt(sum(float(np.vdot(g, g)) for pair in grads for g in pair))
@@ -70,7 +74,7 @@ class Optimiser:
                 scale = self.clip_norm / total
                 grads = [(dW * scale, db * scale) for dW, db in grads]
         state, wd = self.state, self.weight_decay
-        for m, ((W, b), (dW, db)) in enumerate(zip(params, grads)):
+        for m, ((W, b), (dW, db)) in enumerate(zip(weights, grads)):
             if wd:
                 if self.decoupled_weight_decay:
                     W *= 1.0 - self.lr * wd
@@ -109,11 +113,12 @@ class Momentum(Optimiser):
     """Classical momentum: ``v ← μ v − lr · g``, ``p ← p + v``."""
 
     name = "momentum"
+    state_arrays = 2
+    constraints = {"momentum": Interval(float, 0, 1, closed="left")}
 
     def __init__(self, lr, *, momentum: float = 0.9, **kw):
         super().__init__(lr, **kw)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        check_all(Momentum.constraints, {"momentum": momentum})
         self.momentum = float(momentum)
 
     def hyper_parameters(self):
@@ -149,14 +154,13 @@ class Adam(Optimiser):
     ``p ← p − lr · m̂ / (√v̂ + ε)`` with ``m̂ = m/(1−β₁ᵗ)``, ``v̂ = v/(1−β₂ᵗ)``."""
 
     name = "adam"
+    state_arrays = 3
+    constraints = {"beta1": Interval(float, 0, 1, closed="left"), "beta2": Interval(float, 0, 1, closed="left"),
+                   "eps": Interval(float, 0, None, closed="neither")}
 
     def __init__(self, lr, *, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, **kw):
         super().__init__(lr, **kw)
-        for key, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{key} must be in [0, 1), got {value}")
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
+        check_all(Adam.constraints, {"beta1": beta1, "beta2": beta2, "eps": eps})
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
     def hyper_parameters(self):
@@ -193,13 +197,12 @@ class RMSprop(Optimiser):
     """RMSprop: ``s ← ρ s + (1−ρ) g²``, ``p ← p − lr · g / (√s + ε)``."""
 
     name = "rmsprop"
+    state_arrays = 2
+    constraints = {"rho": Interval(float, 0, 1, closed="left"), "eps": Interval(float, 0, None, closed="neither")}
 
     def __init__(self, lr, *, rho: float = 0.9, eps: float = 1e-8, **kw):
         super().__init__(lr, **kw)
-        if not 0 <= rho < 1:
-            raise ValueError(f"rho must be in [0, 1), got {rho}")
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
+        check_all(RMSprop.constraints, {"rho": rho, "eps": eps})
         self.rho, self.eps = float(rho), float(eps)
 
     def hyper_parameters(self):

@@ -5,11 +5,18 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+from mlplab.core.constraints import Interval, check_all
+
+#: A decay factor: 1 keeps the rate, below 1 shrinks it; 0 or less would zero or flip its sign.
+GAMMA = Interval(float, 0, 1, closed="right")
+
 SCHEDULES: dict[str, type[Schedule]] = {}
 
 
 class Schedule:
     name: ClassVar[str]
+    #: Bounds of the keyword arguments, read by the constructor and by the config validation.
+    constraints: ClassVar[dict] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -37,10 +44,10 @@ class Step(Schedule):
     """``lr = base_lr · gamma^⌊epoch / step_size⌋``."""
 
     name = "step"
+    constraints = {"step_size": Interval(int, 1), "gamma": GAMMA}
 
     def __init__(self, step_size: int = 10, gamma: float = 0.1):
-        if int(step_size) < 1:
-            raise ValueError(f"schedule step_size must be >= 1, got {step_size}")
+        check_all(self.constraints, {"step_size": step_size, "gamma": gamma}, "schedule ")
         self.step_size, self.gamma = int(step_size), float(gamma)
 
     def __call__(self, base_lr, epoch):
@@ -51,8 +58,10 @@ class Exponential(Schedule):
     """``lr = base_lr · gamma^epoch``."""
 
     name = "exponential"
+    constraints = {"gamma": GAMMA}
 
     def __init__(self, gamma: float = 0.95):
+        check_all(self.constraints, {"gamma": gamma}, "schedule ")
         self.gamma = float(gamma)
 
     def __call__(self, base_lr, epoch):
@@ -63,10 +72,11 @@ class Cosine(Schedule):
     """``lr = lr_min + (base_lr − lr_min)(1 + cos(π · min(epoch, t_max) / t_max)) / 2``."""
 
     name = "cosine"
+    #: ``lr_min`` must also stay below the optimiser's ``lr``, which the schedule does not see.
+    constraints = {"t_max": Interval(int, 1), "lr_min": Interval(float, 0)}
 
     def __init__(self, t_max: int = 50, lr_min: float = 0.0):
-        if int(t_max) < 1:
-            raise ValueError(f"schedule t_max must be >= 1, got {t_max}")
+        check_all(self.constraints, {"t_max": t_max, "lr_min": lr_min}, "schedule ")
         self.t_max, self.lr_min = int(t_max), float(lr_min)
 
     def __call__(self, base_lr, epoch):
@@ -80,15 +90,15 @@ def get_schedule(spec: Schedule | str | dict | None) -> Schedule:
         return spec
     if spec is None:
         return Constant()
-    params = {}
+    hyper_parameters = {}
     if isinstance(spec, dict):
-        params = {k: v for k, v in spec.items() if k != "name"}
+        hyper_parameters = {k: v for k, v in spec.items() if k != "name"}
         spec = spec.get("name", "constant")
     try:
         cls = SCHEDULES[spec]
     except (KeyError, TypeError):
         raise ValueError(f"unknown schedule {spec!r}; valid: {', '.join(sorted(SCHEDULES))}") from None
     try:
-        return cls(**params)
+        return cls(**hyper_parameters)
     except TypeError as exc:
         raise ValueError(f"schedule {spec!r}: {exc}") from None

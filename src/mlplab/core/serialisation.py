@@ -29,7 +29,7 @@ def save(network: Network, path: str | Path) -> Path:
         path = path.with_name(path.name + ".npz")
     arch = {"format_version": FORMAT_VERSION, **network.architecture()}
     arrays = {}
-    for m, (W, b) in enumerate(network.params, start=1):
+    for m, (W, b) in enumerate(network.weights, start=1):
         arrays[f"W{m}"], arrays[f"b{m}"] = W, b
     savez(path, architecture=np.array(json.dumps(arch)), **arrays)
     return path
@@ -77,14 +77,14 @@ def load(path: str | Path) -> Network:
         raise ModelFileError(
             f"{path}: arrays {sorted(contents)} do not match the architecture's {sorted(expected)}"
         )
-    params = []
+    weights = []
     for m in range(1, network.n_layers + 1):
         W, b = contents[f"W{m}"], contents[f"b{m}"]
         if W.dtype != network.dtype or b.dtype != network.dtype:
             raise ModelFileError(f"{path}: layer {m} is stored as {W.dtype}, not {network.dtype}")
-        params.append((W, b))
+        weights.append((W, b))
     try:
-        network.params = params
+        network.weights = weights
     except ValueError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     return network

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlplab.core.events import Callback, EpochEvent, History, LayerStats, StepEvent
-from mlplab.core.network import Network, Params, as_generator
+from mlplab.core.constraints import Interval, check_all
+from mlplab.core.network import Network, Weights, as_generator
 from mlplab.core.optimisers import Optimiser
 
 
@@ -24,7 +25,7 @@ class DivergenceError(FloatingPointError):
         super().__init__(f"training diverged: non-finite {what} at epoch {epoch}, step {step}")
 
 
-def _grad_norms(grads: Params, epoch: int, step: int) -> tuple[list[float], list[float]]:
+def _grad_norms(grads: Weights, epoch: int, step: int) -> tuple[list[float], list[float]]:
     """Norms of every gradient; a non-finite one raises :class:`DivergenceError`.
 
     One dot product per array costs ``1/(2·n_samples)`` of the matrix product that made it.
@@ -36,6 +37,16 @@ def _grad_norms(grads: Params, epoch: int, step: int) -> tuple[list[float], list
             if not math.isfinite(w + b):
                 raise DivergenceError(epoch, step, f"gradient of {'b' if math.isfinite(w) else 'W'}{m}")
     return [math.sqrt(x) for x in sq_W], [math.sqrt(x) for x in sq_b]
+
+
+#: Bounds of :func:`fit`'s keyword arguments, read by it and by the config validation.
+FIT_CONSTRAINTS = {
+    "epochs": Interval(int, 1),
+    "batch_size": Interval(int, 1, optional=True),
+    "patience": Interval(int, 1, optional=True),
+    "min_delta": Interval(float, 0),
+    "stats_every": Interval(int, 1, optional=True),
+}
 
 
 def fit(
@@ -85,22 +96,18 @@ def fit(
 
 def _fit(network, X, Y, optimiser, epochs, rng, batch_size, validation, patience, min_delta, callbacks,
          stats_every) -> History:
-    if int(epochs) < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if batch_size is not None and int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
-    if patience is not None and int(patience) < 1:
-        raise ValueError(f"patience must be >= 1 or None, got {patience}")
+    check_all(FIT_CONSTRAINTS, {"epochs": epochs, "batch_size": batch_size, "patience": patience,
+                                "min_delta": min_delta, "stats_every": stats_every})
     rng = as_generator(rng)
-    X = network._as_input(X)
-    Y = network._as_target(Y, len(X))
+    X = network.as_input(X)
+    Y = network.as_target(Y, len(X))
     if validation is not None:
-        X_val = network._as_input(validation[0])
-        Y_val = network._as_target(validation[1], len(X_val))
+        X_val = network.as_input(validation[0])
+        Y_val = network.as_target(validation[1], len(X_val))
     n = len(X)
     batch = n if batch_size is None else min(int(batch_size), n)
     history = History()
-    best_params = None
+    best_weights = None
     waited = 0
     step = 0
     for cb in callbacks:
@@ -116,15 +123,15 @@ def _fit(network, X, Y, optimiser, epochs, rng, batch_size, validation, patience
         for start in range(0, n, batch):
             step += 1
             xb, yb = Xs[start : start + batch], Ys[start : start + batch]
-            loss, grads = network._backprop(xb, yb)
+            loss, grads = network.backprop(xb, yb)
             if not math.isfinite(loss):
                 raise DivergenceError(epoch, step, "loss")
             norms_W, norms_b = _grad_norms(grads, epoch, step)
             step_stats = bool(stats_every) and step % stats_every == 0
             want_stats = bool(callbacks) and (step_stats or start + batch >= n)
             if want_stats:
-                before = [W.copy() for W, _ in network.params]
-            optimiser.step(network.params, grads)
+                before = [W.copy() for W, _ in network.weights]
+            optimiser.step(network.weights, grads)
             stats = None
             if want_stats:
                 stats = _layer_stats(network, before, norms_W, norms_b)
@@ -149,7 +156,7 @@ def _fit(network, X, Y, optimiser, epochs, rng, batch_size, validation, patience
         if improved:
             history.best_loss, history.best_epoch, waited = monitored, epoch, 0
             if patience is not None:
-                best_params = [(W.copy(), b.copy()) for W, b in network.params]
+                best_weights = [(W.copy(), b.copy()) for W, b in network.weights]
         else:
             waited += 1
         event = EpochEvent(epoch, step, train_loss, lr, stats, val_loss, val_acc, improved)
@@ -159,11 +166,11 @@ def _fit(network, X, Y, optimiser, epochs, rng, batch_size, validation, patience
             history.stopped_early = True
             break
     history.steps = step
-    for m, (W, b) in enumerate(network.params, start=1):  # the last update is checked by no later step
+    for m, (W, b) in enumerate(network.weights, start=1):  # the last update is checked by no later step
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
             raise DivergenceError(epoch, step, f"weights of layer {m}")
-    if best_params is not None:
-        network.params = best_params
+    if best_weights is not None:
+        network.weights = best_weights
     for cb in callbacks:
         cb.on_fit_end(history)
     return history
@@ -175,7 +182,7 @@ def _norm(a: np.ndarray) -> float:
 
 def _layer_stats(network: Network, before: list[np.ndarray], norms_W, norms_b) -> LayerStats:
     weight_norms, ratios = [], []
-    for (W, _), W0 in zip(network.params, before):
+    for (W, _), W0 in zip(network.weights, before):
         weight_norms.append(_norm(W))
         old = _norm(W0)
         W0 -= W  # the update, negated; W0 is a scratch copy
