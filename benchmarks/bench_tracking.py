@@ -22,9 +22,9 @@ from pathlib import Path
 START_UP = """
 import time, sys
 t0 = time.perf_counter(); import mlflow; t1 = time.perf_counter()
-from mlplab.tracking import ensure_store
-ensure_store(sys.argv[1]); t2 = time.perf_counter()
-ensure_store(sys.argv[1]); t3 = time.perf_counter()
+from mlplab.tracking.mlflow import open_store
+open_store(sys.argv[1], "uri"); t2 = time.perf_counter()
+open_store(sys.argv[1], "uri"); t3 = time.perf_counter()
 print(t1 - t0, t2 - t1, t3 - t2)
 """
 
@@ -65,8 +65,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=600)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    from mlplab.params import compose
-    from mlplab.runs import hydra_job
+    from mlplab.config import CONF_DIR, compose, validate
+    from mlplab.run import execute
+
+    def job(overrides, out):
+        return execute(validate(compose(overrides)), out, CONF_DIR.parent, overrides=overrides)
 
     overrides = ["data=digits", "architecture.hidden_sizes=[512,512]", f"training.epochs={args.epochs}",
                  "training.batch_size=32", "training.stats_every=10"]
@@ -74,27 +77,26 @@ def main() -> None:
         tmp = Path(tmp)
         imp, create, reopen = start_up(tmp)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
-        import mlplab.tracking as tracking  # start-up paid here, outside the timed runs
-        from mlplab.tracking import ensure_store
+        from mlplab import model, run  # start-up paid here, outside the timed runs
+        from mlplab.tracking.mlflow import MlflowTracker, open_store
 
         watch = Stopwatch()
-        for name in ("__init__", "metrics", "flush", "params", "tags", "artifact", "artifacts", "text", "model", "end"):
-            watch.wrap(tracking.Run, name)
-        for name in ("on_step_end", "on_epoch_end", "on_fit_end"):
-            watch.wrap(tracking.TrackingCallback, name)
-        for name in ("log_training", "log_evaluation", "lineage_tags"):
-            watch.wrap(tracking, name)
+        for name in ("__init__", "start", "log_config", "log_metrics", "flush", "set_tags", "log_artifact",
+                     "log_text", "log_model", "end"):
+            watch.wrap(MlflowTracker, name)
+        for name in ("on_step_end", "on_epoch_end"):
+            watch.wrap(model.Reporter, name)
+        watch.wrap(run, "lineage")
 
-        ensure_store(os.environ["MLFLOW_TRACKING_URI"])
-        hydra_job(compose([*overrides[:-3], "training.epochs=2", "tracking=mlflow"]), tmp / "warm-up", [], None)
+        open_store(os.environ["MLFLOW_TRACKING_URI"], "uri")
+        job([*overrides[:-3], "training.epochs=2", "tracking=mlflow"], tmp / "warm-up")
         times = {"off": [], "mlflow": []}
         inside = []
         for i in range(args.repeats):
             for mode in times:
-                raw = compose([*overrides, f"tracking={mode}"])
                 watch.total = 0.0
                 t = time.perf_counter()
-                hydra_job(raw, tmp / f"{mode}{i}", overrides, None)
+                job([*overrides, f"tracking={mode}"], tmp / f"{mode}{i}")
                 times[mode].append(time.perf_counter() - t)
                 if mode == "mlflow":
                     inside.append(watch.total)

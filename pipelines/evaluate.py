@@ -1,8 +1,8 @@
 """DVC stage `evaluate`: test metrics, predictions and figures for the trained model."""
 
-from mlplab.cli import interrupt_on_sigterm, stage_main
-from mlplab.runs import dvc_evaluate
+from pathlib import Path
+
+from mlplab.cli import stage_main
 
 if __name__ == "__main__":
-    interrupt_on_sigterm()
-    stage_main(dvc_evaluate, "evaluate")
+    stage_main("evaluate", Path(__file__).resolve().parents[1])

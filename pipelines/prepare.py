@@ -1,8 +1,8 @@
 """DVC stage `prepare`: load, split and standardise the configured data into `paths.prepared`."""
 
-from mlplab.cli import interrupt_on_sigterm, stage_main
-from mlplab.runs import dvc_prepare
+from pathlib import Path
+
+from mlplab.cli import stage_main
 
 if __name__ == "__main__":
-    interrupt_on_sigterm()
-    stage_main(dvc_prepare, "prepare")
+    stage_main("prepare", Path(__file__).resolve().parents[1])

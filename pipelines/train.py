@@ -1,48 +1,35 @@
-"""Train an MLP: a DVC stage under `dvc repro`, a whole experiment from the shell.
+"""Train an MLP: the whole experiment from the shell, or DVC's `train` stage.
 
     python pipelines/train.py optimiser=sgd optimiser.lr=0.1            # one run
     python pipelines/train.py -m nonlinearity=sigmoid,tanh,relu optimiser=sgd,adam
     python pipelines/train.py -m hydra/launcher=joblib data=moons,circles,spirals
+    python pipelines/train.py --params                                   # DVC's train stage
 
 From the shell every job prepares, trains and evaluates in its own Hydra output folder; a failing
 job is recorded and the sweep goes on, and the exit status says whether any job failed (2 for a
-single run whose config or data is bad). Run by DVC (which sets DVC_STAGE), it is the `train`
-stage alone, configured by params.yaml.
+bad config or data). With ``--params`` it is DVC's `train` stage alone, configured by the
+params.yaml that DVC composed.
 """
 
-import os
 import sys
 from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def job(cfg) -> None:
-    from hydra.types import RunMode
+    from mlplab.sweep import job as run_job
 
-    from mlplab.sweep import run_job
-
-    hc = HydraConfig.get()
-    sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
-    run_job(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task), sweep_dir)
+    run_job(cfg)
 
 
 if __name__ == "__main__":
-    from mlplab.cli import interrupt_on_sigterm, stage_main
+    from mlplab.cli import hydra_main, stage_main
 
-    interrupt_on_sigterm()
-    if os.environ.get("DVC_STAGE"):
-        from mlplab.runs import dvc_train
-
-        stage_main(dvc_train, "train")
+    if sys.argv[1:] == ["--params"]:
+        stage_main("train", ROOT)
     else:
-        from mlplab import sweep
-
-        try:
-            job()
-        except BaseException:
-            sweep.abort_open_sweep()
-            raise
-        sys.exit(sweep.outcome["exit"])
+        hydra_main(job)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mlplab.config import validate
-from mlplab.params import REPO, compose
+from mlplab.config import CONF_DIR, compose, validate
+
+REPO = CONF_DIR.parent
 
 PYTHON = sys.executable
 #: The virtual environment's bin folder, where `dvc` lives next to the Python running the tests.
@@ -31,9 +32,14 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: float = 600
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
+def untracked(*overrides: str) -> dict:
+    """:func:`config` with tracking off."""
+    return config(*overrides, "tracking=off")
+
+
 @pytest.fixture
 def smoke() -> dict:
-    return config("experiment=smoke")
+    return untracked("experiment=smoke")
 
 
 @pytest.fixture

@@ -1,74 +1,116 @@
-"""What the entry points in ``pipelines/`` share: reading the config and reporting errors.
+"""How the entry points speak to people: one line per problem, and an exit status per kind.
 
-Errors that a user can fix (a bad config value, unusable data or model files, a diverging
-run) are printed as one line naming the key or file, with exit status 2 for config and data
-errors and 1 for a failed run; anything else is a bug and keeps its traceback.
+- a bad config value, unusable data, model or store: ``invalid config: <key>: …`` or
+  ``error: …``, exit status 2;
+- a run that failed (it diverged, a job of a sweep failed, tracking broke mid-run): exit 1;
+- Ctrl-C: ``interrupted (Ctrl-C)``, exit 130; SIGTERM: ``interrupted (SIGTERM)``, exit 143.
+
+Anything else is a bug and keeps its traceback. Nothing heavy is imported here.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-PARAMS_FILE = "params.yaml"
+EXIT_INTERRUPTED = {"Ctrl-C": 130, "SIGTERM": 143}
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """Errors in what the user gave: config, data, model file, store, Hydra's own parsing."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from mlplab.config import ConfigError
+    from mlplab.core import ModelFileError
+    from mlplab.data import DataError
+    from mlplab.tracking import StoreError
+
+    return ConfigError, DataError, ModelFileError, StoreError, HydraException, OmegaConfBaseException
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    from mlplab.config import ConfigError
-    from mlplab.core import DivergenceError, ModelFileError
-    from mlplab.data import DataError
+    """Every error that is reported in one line (the usage errors and a diverging run)."""
+    from mlplab.core import DivergenceError
 
-    return ConfigError, DataError, ModelFileError, DivergenceError
+    return (*_usage_errors(), DivergenceError)
 
 
-def exit_code(exc: BaseException) -> int:
-    from mlplab.config import ConfigError
-    from mlplab.data import DataError
-
-    return 2 if isinstance(exc, (ConfigError, DataError)) else 1
+def _signal_name(exc: KeyboardInterrupt) -> str:
+    return exc.args[0] if exc.args and exc.args[0] in EXIT_INTERRUPTED else "Ctrl-C"
 
 
 def describe(exc: BaseException) -> str:
-    """``invalid config: <key>: <problem>`` or ``error: <problem>``."""
+    """One line: ``invalid config: <key>: <problem>``, ``interrupted (…)`` or ``error: <problem>``."""
     from mlplab.config import ConfigError
 
-    return f"{'invalid config' if isinstance(exc, ConfigError) else 'error'}: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted ({_signal_name(exc)})"
+    if isinstance(exc, ConfigError):
+        return f"invalid config: {exc}"
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if "Config search path:" in lines:  # Hydra's missing option: the options, not its search path
+        lines = lines[:lines.index("Config search path:")]
+        if len(lines) > 2:
+            lines = [lines[0], f"{lines[1].rstrip(':')}: {', '.join(lines[2:])}"]
+    text = "; ".join(lines)
+    if not isinstance(exc, user_errors()):
+        text = f"{type(exc).__name__}: {text}"
+    return f"error: {text}"
 
 
-def report(prog: str, exc: BaseException) -> str:
-    """Print the one line for ``exc`` to stderr; return what it says after the program name."""
-    message = describe(exc)
-    print(f"{prog}: {message}", file=sys.stderr)
-    return message
+def exit_code(exc: BaseException) -> int:
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED[_signal_name(exc)]
+    return 2 if isinstance(exc, _usage_errors()) else 1
 
 
-def repo_root() -> Path:
-    """The folder DVC runs the stage in: the repository, or the temporary copy of it that a
-    queued experiment runs in (where ``DVC_ROOT`` still names the original repository)."""
-    return Path.cwd()
-
-
-def stage_main(stage: Callable, name: str) -> None:
-    """Run one DVC stage on ``params.yaml``; a user's error exits with one line."""
-    from mlplab.config import read_params
-
-    root = repo_root()
-    try:
-        stage(read_params(root / PARAMS_FILE), root)
-    except user_errors() as exc:
-        report(f"mlplab {name}", exc)
-        sys.exit(exit_code(exc))
-    except KeyboardInterrupt:
-        print(f"mlplab {name}: interrupted", file=sys.stderr)
-        sys.exit(130)
+def fail(prog: str, exc: BaseException) -> None:
+    """Print the one line for ``exc`` and exit with its status."""
+    print(f"{prog}: {describe(exc)}", file=sys.stderr, flush=True)
+    raise SystemExit(exit_code(exc))
 
 
 def interrupt_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so runs are closed as KILLED, not left RUNNING."""
-    import signal
+    """SIGTERM raises ``KeyboardInterrupt("SIGTERM")``: runs close as KILLED, not left RUNNING."""
 
     def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise KeyboardInterrupt("SIGTERM")
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def stage_main(name: str, root: Path) -> None:
+    """``python pipelines/<stage>.py``: one DVC stage on ``params.yaml`` in the current folder."""
+    interrupt_on_sigterm()
+    prog = f"mlplab {name}"
+    try:
+        from mlplab.run import dvc_stage
+
+        result = dvc_stage(name, Path.cwd(), root)
+    except user_errors() + (KeyboardInterrupt,) as exc:
+        fail(prog, exc)
+    if result.tracking_failure:
+        print(f"{prog}: tracking failed ({result.tracking_failure}); the outputs are written", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def hydra_main(job: Callable[[], None]) -> None:
+    """Run a ``@hydra.main`` task: Hydra's own errors (a bad override, a missing option) and ours
+    come out as one line, an interrupted or broken sweep closes its runs first."""
+    from mlplab import sweep
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; the printing is ours
+    interrupt_on_sigterm()
+    try:
+        job()
+    except SystemExit:
+        raise
+    except (KeyboardInterrupt, Exception) as exc:
+        sweep.abort(exc)
+        if isinstance(exc, (*user_errors(), KeyboardInterrupt)) or sweep.is_lost_worker(exc):
+            fail("mlplab", exc)
+        raise

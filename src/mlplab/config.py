@@ -1,27 +1,73 @@
-"""Validate a composed experiment config once, at the edge, with errors that name the key.
+"""Compose and validate an experiment config, once, at the edge, before anything heavy happens.
 
-The config comes from Hydra (``conf/``) or from DVC's ``params.yaml``; both are plain
-mappings here. :func:`validate` returns a resolved, plain ``dict`` or raises
+The config comes from Hydra (``conf/``) or from DVC's ``params.yaml``; both are plain mappings
+here. :func:`validate` returns a resolved plain ``dict`` with defaults filled in, or raises
 :class:`ConfigError` with one line: the dotted key, what is wrong, and what is allowed.
 
-The allowed keys of the parameterised sections come from the code they configure (the
-optimiser's, schedule's, nonlinearity's and dataset loader's keyword arguments), so there is
-no second table to keep in step.
+The rules are one declarative table (:func:`table`). Its fixed part is written here; the keys of
+the parameterised sections and their bounds come from the code they configure — the
+``constraints`` of the chosen optimiser, schedule, nonlinearity and dataset loader, and the
+training loop's :data:`~mlplab.core.FIT_CONSTRAINTS` — so a bound is written once. Validation
+imports NumPy, the core and OmegaConf only: it answers in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlplab.core import COSTS, INITIALISERS, NONLINEARITIES, OPTIMISERS, SCHEDULES
+from mlplab.core import COSTS, FIT_CONSTRAINTS, INITIALISERS, NONLINEARITIES, OPTIMISERS, SCHEDULES, Network, fit
+from mlplab.core.constraints import Boolean, Constraint, Interval, ListOf, Options, Text, constraints_of
 from mlplab.core.network import DTYPES
+from mlplab.data import COMMON, DATASETS
 
+CONF = "conf"
+#: The ``conf/`` of the project this package was installed from (an editable install).
+CONF_DIR = Path(__file__).resolve().parents[2] / CONF
+PARAMS_FILE = "params.yaml"
+REQUIRED = inspect.Parameter.empty
+PATHS = ("prepared", "model", "train_metrics", "test_metrics", "history", "predictions", "figures", "run")
+
+#: The fixed part of the table. Section → key → constraint; every key here is required.
+FIXED: dict[str, dict[str, Constraint]] = {
+    "": {"seed": Interval(int, 0, 2**32 - 1), "dtype": Options(DTYPES)},
+    "architecture": {
+        "hidden_sizes": ListOf(Interval(int, 1)),
+        "init": Options(INITIALISERS),
+        "input_size": Interval(int, 1, optional=True),
+        "output_size": Interval(int, 1, optional=True),
+    },
+    "nonlinearity": {
+        "hidden": Options(n for n, c in NONLINEARITIES.items() if c.hidden_ok),
+        "output": Options([*NONLINEARITIES, "auto"]),
+    },
+    "cost": {"name": Options(COSTS)},
+    "training": FIT_CONSTRAINTS,
+    "tracking": {
+        "enabled": Boolean(),
+        "uri": Text(optional=True),
+        "experiment": Text(),
+        "log_model": Boolean(),
+        "flush_every_s": Interval(float, 0),
+        "stale_after_s": Interval(float, 0, closed="neither"),
+        "objective": Text(),
+        "objective_mode": Options(("max", "min")),
+    },
+    "paths": {k: Text() for k in PATHS},
+}
+class _Section(Constraint):
+    def accepts(self, v) -> bool:
+        return v is None or isinstance(v, Mapping)
+
+    def describe(self) -> str:
+        return "a mapping with a name"
+
+
+_MAPPING = _Section()
 SECTIONS = ("data", "architecture", "nonlinearity", "cost", "optimiser", "training", "tracking", "paths")
-TOP_LEVEL = {"seed", "dtype", *SECTIONS}
 
 
 class ConfigError(ValueError):
@@ -32,269 +78,41 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
-def _choices(options) -> str:
-    return ", ".join(sorted(options))
+# -- where a run's project is -----------------------------------------------------------------
+def project_root(conf_dir: str | Path) -> Path:
+    """The project a run belongs to: the folder holding the ``conf/`` that composed it. DVC runs
+    a queued experiment in a temporary copy of the project and names the project in ``DVC_ROOT``."""
+    return Path(os.environ.get("DVC_ROOT") or Path(conf_dir).parent).resolve()
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+# -- composing --------------------------------------------------------------------------------
+def compose(overrides: list[str] = (), conf_dir: str | Path | None = None) -> dict:
+    """The composed config as a plain dict, without the ``hydra`` node (as DVC writes it)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
-
-def _is_number(v) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
-
-
-def _check(key: str, value, ok: bool, expected: str) -> None:
-    if not ok:
-        raise ConfigError(key, f"must be {expected}, got {value!r}")
-
-
-def _int(key, v, *, low=None, optional=False):
-    if optional and v is None:
-        return None
-    what = "an integer" + (f" >= {low}" if low is not None else "") + (" or null" if optional else "")
-    _check(key, v, _is_int(v) and (low is None or v >= low), what)
-    return v
-
-
-def _number(key, v, *, low=None, high=None, strict_low=False, optional=False):
-    if optional and v is None:
-        return None
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if strict_low else '>='} {low}")
-    if high is not None:
-        bounds.append(f"<= {high}")
-    what = "a number" + (" " + " and ".join(bounds) if bounds else "") + (" or null" if optional else "")
-    ok = _is_number(v) and (low is None or (v > low if strict_low else v >= low)) and (high is None or v <= high)
-    _check(key, v, ok, what)
-    return float(v)
-
-
-def _name(key, v, registry) -> str:
-    if v not in registry:
-        raise ConfigError(key, f"unknown {key.rsplit('.', 1)[-1] if '.' in key else key} {v!r}; valid: {_choices(registry)}")
-    return v
-
-
-def _keys(section: str, cfg: Mapping, allowed) -> None:
-    for k in cfg:
-        if k not in allowed:
-            raise ConfigError(f"{section}.{k}", f"unknown key; valid: {_choices(allowed)}")
-
-
-def keyword_params(fn: Callable) -> dict[str, Any]:
-    """The keyword arguments of ``fn`` (or a class's ``__init__``) with their defaults."""
-    params = {}
-    for cls in fn.__mro__ if isinstance(fn, type) else (fn,):
-        target = cls.__init__ if isinstance(fn, type) else cls
-        if isinstance(fn, type) and "__init__" not in cls.__dict__:
-            continue
-        for p in inspect.signature(target).parameters.values():
-            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self", "lr"):
-                params.setdefault(p.name, p.default)
-    return params
-
-
-def _typed_like(key: str, value, default):
-    """Check ``value`` against the type of the code's default for it."""
-    if isinstance(default, bool):
-        _check(key, value, isinstance(value, bool), "true or false")
-    elif _is_int(default):
-        _check(key, value, _is_int(value), "an integer")
-    elif isinstance(default, float):
-        _check(key, value, _is_number(value), "a number")
-        return float(value)
-    elif isinstance(default, str):
-        _check(key, value, isinstance(value, str), "a string")
-    return value
-
-
-def _data(cfg: Mapping) -> dict:
-    from mlplab.data import DATASETS  # pandas and scikit-learn: only where data is validated
-
-    name = _name("data.name", cfg.get("name"), DATASETS)
-    loader = DATASETS[name]
-    own = keyword_params(loader)
-    common = {"name", "test_size", "val_size", "standardise"}
-    _keys("data", cfg, common | set(own))
-    out = {"name": name}
-    out["test_size"] = _number("data.test_size", cfg.get("test_size"), low=0, high=0.9)
-    out["val_size"] = _number("data.val_size", cfg.get("val_size"), low=0, high=0.9)
-    if out["test_size"] + out["val_size"] >= 1:
-        raise ConfigError("data.val_size", "test_size + val_size must be < 1")
-    _check("data.standardise", cfg.get("standardise"), isinstance(cfg.get("standardise"), bool), "true or false")
-    out["standardise"] = cfg["standardise"]
-    for k, default in own.items():
-        if k not in cfg:
-            if default is inspect.Parameter.empty:
-                raise ConfigError(f"data.{k}", f"is required for data {name!r}")
-            continue
-        out[k] = _typed_like(f"data.{k}", cfg[k], default)
-    for k in ("n_samples", "n_classes", "n_features"):
-        if k in out:
-            _int(f"data.{k}", out[k], low=1)
-    for k in ("noise", "cluster_std"):
-        if k in out:
-            _number(f"data.{k}", out[k], low=0)
-    return out
-
-
-def _architecture(cfg: Mapping) -> dict:
-    _keys("architecture", cfg, {"hidden_sizes", "init", "input_size", "output_size"})
-    sizes = cfg.get("hidden_sizes")
-    _check("architecture.hidden_sizes", sizes, isinstance(sizes, (list, tuple)), "a list of layer sizes (may be empty)")
-    for i, n in enumerate(sizes):
-        _int(f"architecture.hidden_sizes[{i}]", n, low=1)
-    return {
-        "hidden_sizes": list(sizes),
-        "init": _name("architecture.init", cfg.get("init"), INITIALISERS),
-        "input_size": _int("architecture.input_size", cfg.get("input_size"), low=1, optional=True),
-        "output_size": _int("architecture.output_size", cfg.get("output_size"), low=1, optional=True),
-    }
-
-
-def _nonlinearity(cfg: Mapping) -> dict:
-    hidden = _name("nonlinearity.hidden", cfg.get("hidden"), NONLINEARITIES)
-    if not NONLINEARITIES[hidden].hidden_ok:
-        hidden_ok = [n for n, c in NONLINEARITIES.items() if c.hidden_ok]
-        raise ConfigError("nonlinearity.hidden", f"{hidden!r} is for the output layer only; valid: {_choices(hidden_ok)}")
-    output = cfg.get("output")
-    if output != "auto":
-        _name("nonlinearity.output", output, {*NONLINEARITIES, "auto"})
-    own = keyword_params(NONLINEARITIES[hidden])
-    _keys("nonlinearity", cfg, {"hidden", "output", *own})
-    out = {"hidden": hidden, "output": output}
-    for k in own:
-        if k in cfg:
-            out[k] = _typed_like(f"nonlinearity.{k}", cfg[k], own[k])
-    return out
-
-
-def _cost(cfg: Mapping) -> dict:
-    _keys("cost", cfg, {"name"})
-    return {"name": _name("cost.name", cfg.get("name"), COSTS)}
-
-
-def _optimiser(cfg: Mapping) -> dict:
-    name = _name("optimiser.name", cfg.get("name"), OPTIMISERS)
-    own = keyword_params(OPTIMISERS[name])
-    _keys("optimiser", cfg, {"name", "lr", *own})
-    out = {"name": name, "lr": _number("optimiser.lr", cfg.get("lr"), low=0, strict_low=True)}
-    out["weight_decay"] = _number("optimiser.weight_decay", cfg.get("weight_decay", 0.0), low=0)
-    out["clip_norm"] = _number("optimiser.clip_norm", cfg.get("clip_norm"), low=0, strict_low=True, optional=True)
-    for k in ("momentum", "beta1", "beta2", "rho"):
-        if k in cfg:
-            _number(f"optimiser.{k}", cfg[k], low=0, high=0.999999)
-            out[k] = float(cfg[k])
-    if "eps" in cfg:
-        out["eps"] = _number("optimiser.eps", cfg["eps"], low=0, strict_low=True)
-    schedule = cfg.get("schedule") or {"name": "constant"}
-    _check("optimiser.schedule", schedule, isinstance(schedule, Mapping), "a mapping with a name")
-    sname = _name("optimiser.schedule.name", schedule.get("name"), SCHEDULES)
-    sown = keyword_params(SCHEDULES[sname])
-    _keys("optimiser.schedule", schedule, {"name", *sown})
-    out["schedule"] = {"name": sname}
-    for k in sown:
-        if k in schedule:
-            value = _typed_like(f"optimiser.schedule.{k}", schedule[k], sown[k])
-            if k in ("step_size", "t_max"):
-                _int(f"optimiser.schedule.{k}", value, low=1)
-            out["schedule"][k] = value
-    return out
-
-
-def _training(cfg: Mapping) -> dict:
-    _keys("training", cfg, {"epochs", "batch_size", "patience", "min_delta", "stats_every"})
-    return {
-        "epochs": _int("training.epochs", cfg.get("epochs"), low=1),
-        "batch_size": _int("training.batch_size", cfg.get("batch_size"), low=1, optional=True),
-        "patience": _int("training.patience", cfg.get("patience"), low=1, optional=True),
-        "min_delta": _number("training.min_delta", cfg.get("min_delta", 0.0), low=0),
-        "stats_every": _int("training.stats_every", cfg.get("stats_every"), low=1, optional=True),
-    }
-
-
-PATHS = ("prepared", "model", "train_metrics", "test_metrics", "history", "predictions", "figures", "run")
-
-
-def _paths(cfg: Mapping) -> dict:
-    _keys("paths", cfg, set(PATHS))
-    for k in PATHS:
-        _check(f"paths.{k}", cfg.get(k), isinstance(cfg.get(k), str) and bool(cfg.get(k)), "a relative path")
-    return dict(cfg)
-
-
-def tracking_section(cfg: Mapping) -> dict:
-    """Validate the ``tracking`` section alone: a run can be recorded even if the rest is bad."""
-    cfg = cfg.get("tracking")
-    if not isinstance(cfg, Mapping):
-        raise ConfigError("tracking", "missing section (a mapping)")
-    keys = {"enabled", "uri", "experiment", "log_model", "flush_every_s", "objective", "objective_mode"}
-    _keys("tracking", cfg, keys)
-    for k in ("enabled", "log_model"):
-        _check(f"tracking.{k}", cfg.get(k), isinstance(cfg.get(k), bool), "true or false")
-    uri = cfg.get("uri")
-    _check("tracking.uri", uri, uri is None or (isinstance(uri, str) and uri), "a tracking URI or null")
-    for k in ("experiment", "objective"):
-        _check(f"tracking.{k}", cfg.get(k), isinstance(cfg.get(k), str) and bool(cfg.get(k)), "a non-empty string")
-    mode = cfg.get("objective_mode")
-    _check("tracking.objective_mode", mode, mode in ("max", "min"), "max or min")
-    return {**{k: cfg[k] for k in keys},
-            "flush_every_s": _number("tracking.flush_every_s", cfg.get("flush_every_s"), low=0)}
+    conf_dir = Path(conf_dir or CONF_DIR)
+    with initialize_config_dir(str(conf_dir), version_base="1.3"):
+        cfg = hydra_compose("config", overrides=list(overrides))
+    return to_plain(cfg)
 
 
 def to_plain(cfg) -> dict:
-    """A resolved plain ``dict`` from a DictConfig (interpolations resolved) or a mapping."""
-    try:
-        from omegaconf import DictConfig, OmegaConf
-    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
+    """A resolved plain ``dict`` from a DictConfig or a mapping; a ``???`` or an unresolvable
+    ``${…}`` is a :class:`ConfigError` naming its key."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+    if not isinstance(cfg, DictConfig):
         return dict(cfg)
-    if isinstance(cfg, DictConfig):
-        from omegaconf.errors import MissingMandatoryValue
-
-        try:
-            return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-        except MissingMandatoryValue as exc:
-            raise ConfigError(str(exc.full_key), "is required (it is ??? in the config)") from None
-    return dict(cfg)
-
-
-def _no_missing(node, prefix: str = "") -> None:
-    """OmegaConf's mandatory marker ``???`` survives in DVC's params.yaml as a plain string."""
-    items = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
-    for k, v in items:
-        key = f"{prefix}[{k}]" if isinstance(k, int) else f"{prefix}.{k}" if prefix else str(k)
-        if v == "???":
-            raise ConfigError(key, "is required (it is ??? in the config)")
-        _no_missing(v, key)
-
-
-def validate(cfg) -> dict:
-    """Check every section; return a plain, resolved config dict with defaults filled in."""
-    cfg = to_plain(cfg)
-    cfg.pop("hydra", None)
-    _no_missing(cfg)
-    for k in cfg:
-        if k not in TOP_LEVEL:
-            raise ConfigError(k, f"unknown key; valid: {_choices(TOP_LEVEL)}")
-    for k in SECTIONS:
-        if not isinstance(cfg.get(k), Mapping):
-            raise ConfigError(k, "missing section (a mapping)")
-    out = {}
-    out["seed"] = _int("seed", cfg.get("seed"), low=0)
-    dtype = cfg.get("dtype")
-    _check("dtype", dtype, dtype in DTYPES, f"one of {', '.join(DTYPES)}")
-    out["dtype"] = dtype
-    out["data"] = _data(cfg["data"])
-    out["architecture"] = _architecture(cfg["architecture"])
-    out["nonlinearity"] = _nonlinearity(cfg["nonlinearity"])
-    out["cost"] = _cost(cfg["cost"])
-    out["optimiser"] = _optimiser(cfg["optimiser"])
-    out["training"] = _training(cfg["training"])
-    out["tracking"] = tracking_section(cfg)
-    out["paths"] = _paths(cfg["paths"])
-    return out
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as exc:
+        raise ConfigError(str(exc.full_key), "is required (it is ??? in the config)") from None
+    except InterpolationResolutionError as exc:
+        raise ConfigError(str(exc.full_key), f"cannot be resolved: {str(exc).splitlines()[0]}") from None
+    plain.pop("hydra", None)
+    return plain
 
 
 def read_params(path: str | Path) -> dict:
@@ -313,7 +131,146 @@ def read_params(path: str | Path) -> dict:
     return cfg
 
 
+# -- the table --------------------------------------------------------------------------------
+def defaults_of(fn) -> dict[str, Any]:
+    """Keyword defaults of a function, or of a class's ``__init__`` along its bases."""
+    out = {}
+    targets = [k.__dict__["__init__"] for k in fn.__mro__ if "__init__" in k.__dict__] if isinstance(fn, type) else [fn]
+    for target in targets:
+        for p in inspect.signature(target).parameters.values():
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
+                out.setdefault(p.name, p.default)
+    return out
+
+
+def _spec(constraints: Mapping[str, Constraint], defaults: Mapping[str, Any] | None = None) -> dict:
+    return {k: (c, REQUIRED if defaults is None else defaults.get(k, REQUIRED)) for k, c in constraints.items()}
+
+
+def table(cfg: Mapping) -> dict[str, dict[str, tuple[Constraint, Any]]]:
+    """Section → key → (constraint, default) for this config: the fixed rules plus those of the
+    optimiser, schedule, hidden nonlinearity and dataset it names (names are checked first)."""
+    data, sigma, opt = (cfg.get(k) if isinstance(cfg.get(k), Mapping) else {} for k in ("data", "nonlinearity", "optimiser"))
+    schedule = opt.get("schedule") if isinstance(opt.get("schedule"), Mapping) else {}
+    loader = DATASETS[_named("data.name", data.get("name"), COMMON["name"])]
+    hidden = NONLINEARITIES[_named("nonlinearity.hidden", sigma.get("hidden"), FIXED["nonlinearity"]["hidden"])]
+    optimiser = OPTIMISERS[_named("optimiser.name", opt.get("name"), Options(OPTIMISERS))]
+    sched = SCHEDULES[_named("optimiser.schedule.name", schedule.get("name", "constant"), Options(SCHEDULES))]
+    out = {k: _spec(v) for k, v in FIXED.items()}
+    out["data"] = {**_spec(COMMON), **_spec(loader.constraints, defaults_of(loader))}
+    out["nonlinearity"].update(_spec(hidden.constraints, defaults_of(hidden)))
+    out["optimiser"] = {"name": (Options(OPTIMISERS), REQUIRED),
+                        **_spec(constraints_of(optimiser), defaults_of(optimiser))}
+    out["optimiser"]["lr"] = (out["optimiser"]["lr"][0], REQUIRED)
+    out["optimiser"]["schedule"] = (_MAPPING, {"name": "constant"})  # its own section, below
+    out["optimiser.schedule"] = {"name": (Options(SCHEDULES), "constant"), **_spec(sched.constraints, defaults_of(sched))}
+    out["training"] = _spec(FIT_CONSTRAINTS, defaults_of(fit))
+    return out
+
+
+def _named(key: str, value, options: Options) -> str:
+    return _check(key, options, value)
+
+
+def _check(key: str, constraint: Constraint, value):
+    try:
+        return constraint.check(key, value)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc).removeprefix(f"{key} ")) from None
+
+
+def _section(name: str, given, spec: dict) -> dict:
+    if not isinstance(given, Mapping):
+        raise ConfigError(name, "missing section (a mapping)")
+    prefix = f"{name}." if name else ""
+    for k in given:
+        if k not in spec:
+            raise ConfigError(f"{prefix}{k}", f"unknown key; valid: {', '.join(sorted(spec))}")
+    out = {}
+    for k, (constraint, default) in spec.items():
+        if k in given:
+            out[k] = _check(prefix + k, constraint, given[k])
+        elif default is REQUIRED:
+            raise ConfigError(prefix + k, "is required")
+        else:
+            out[k] = default
+    return out
+
+
+# -- validating -------------------------------------------------------------------------------
+def validate(cfg) -> dict:
+    """Check every key against :func:`table`; return a plain, resolved config with defaults filled
+    in and ``nonlinearity.output: auto`` replaced by the cost's own output nonlinearity."""
+    cfg = to_plain(cfg)
+    cfg.pop("hydra", None)
+    _no_missing(cfg)
+    rules = table(cfg)
+    top = {k: v for k, v in cfg.items() if k not in SECTIONS}
+    out = _section("", top, rules[""])
+    for name in SECTIONS:
+        out[name] = _section(name, cfg.get(name), rules[name])
+    out["optimiser"]["schedule"] = _section("optimiser.schedule", out["optimiser"]["schedule"] or {"name": "constant"},
+                                            rules["optimiser.schedule"])
+    _across(out)
+    return out
+
+
+def _across(cfg: dict) -> None:
+    """The rules that tie two keys together."""
+    data, opt = cfg["data"], cfg["optimiser"]
+    if data["test_size"] + data["val_size"] >= 1:
+        raise ConfigError("data.val_size", f"test_size + val_size must be < 1, got {data['test_size']} + {data['val_size']}")
+    lr_min = opt["schedule"].get("lr_min")
+    if lr_min is not None and lr_min >= opt["lr"]:
+        raise ConfigError("optimiser.schedule.lr_min", f"must be below optimiser.lr ({opt['lr']}), got {lr_min}")
+    if cfg["nonlinearity"]["output"] == "auto":
+        cfg["nonlinearity"]["output"] = COSTS[cfg["cost"]["name"]].default_output
+    arch = cfg["architecture"]
+    sizes = [n for n in (arch["input_size"], *arch["hidden_sizes"], arch["output_size"]) if n is not None]
+    check_memory(sizes, cfg["dtype"], opt["name"])
+
+
+def tracking_section(cfg: Mapping) -> dict:
+    """The ``tracking`` section alone, validated: what a sweep needs to open its parent run."""
+    return _section("tracking", cfg.get("tracking"), _spec(FIXED["tracking"]))
+
+
+def _no_missing(node, prefix: str = "") -> None:
+    """OmegaConf's mandatory marker ``???`` survives in DVC's params.yaml as a plain string."""
+    items = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        key = f"{prefix}[{k}]" if isinstance(k, int) else f"{prefix}.{k}" if prefix else str(k)
+        if v == "???":
+            raise ConfigError(key, "is required (it is ??? in the config)")
+        _no_missing(v, key)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (``MemAvailable``), else the total."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(layer_sizes: list[int], dtype: str, optimiser: str) -> None:
+    """Refuse layer sizes whose weights, gradients, optimiser state and statistics copy cannot fit
+    in memory, before anything is allocated (a ``MemoryError`` mid-run helps nobody)."""
+    import numpy as np
+
+    arrays = 3 + OPTIMISERS[optimiser].state_arrays  # weights, gradients, the statistics' copy, state
+    need = Network.n_weights(layer_sizes) * np.dtype(dtype).itemsize * arrays
+    have = available_memory()
+    if need > have:
+        raise ConfigError("architecture.hidden_sizes",
+                          f"{layer_sizes} needs about {need / 2**30:.1f} GiB for weights, gradients and {optimiser} "
+                          f"state, more than the {have / 2**30:.1f} GiB of memory available")
+
+
 def optimiser_kwargs(cfg: Mapping) -> dict:
     """The keyword arguments of :func:`mlplab.core.get_optimiser` from a validated section."""
     return {k: v for k, v in cfg.items() if k != "name"}
-

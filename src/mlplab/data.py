@@ -8,22 +8,22 @@ split only.
 
 Prepared data is written as one ``.npz`` per split (``X``, ``y``; no pickle) plus
 ``schema.json`` (feature names, classes, scaler statistics, sizes).
+
+pandas and scikit-learn are imported where data is loaded, not when this module is: the config
+validation reads the registry and its constraints, and must answer in well under a second.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn import datasets as skd
-from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
+from mlplab.core.constraints import Boolean, Constraint, Interval, Options, Text
 from mlplab.core.serialisation import savez
 
 SPLITS = ("train", "val", "test")
@@ -52,19 +52,43 @@ class Split:
 
 
 DATASETS: dict[str, Callable[..., Table]] = {}
+#: The keys every ``conf/data/<name>.yaml`` has besides the loader's own, with their bounds.
+COMMON = {
+    "name": Options(DATASETS),
+    "test_size": Interval(float, 0, 1, closed="left"),
+    "val_size": Interval(float, 0, 1, closed="left"),
+    "standardise": Boolean(),
+}
+_BY_DEFAULT = {bool: Boolean(), int: Interval(int), float: Interval(float), str: Text()}
 
 
-def dataset(fn):
-    DATASETS[fn.__name__] = fn
-    return fn
+def dataset(fn=None, /, **constraints: Constraint):
+    """Register a loader under its name; ``constraints`` bound its keyword parameters (those not
+    named are checked against the type of their default)."""
+
+    def register(fn):
+        fn.constraints = {}
+        for p in inspect.signature(fn).parameters.values():
+            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
+                required = p.default is inspect.Parameter.empty
+                fn.constraints[p.name] = constraints.get(p.name) or (Text() if required else _BY_DEFAULT[type(p.default)])
+        DATASETS[fn.__name__] = fn
+        return fn
+
+    return register(fn) if fn is not None else register
 
 
 def _frame(X: np.ndarray, y, task="classification", names=None) -> Table:
+    import pandas as pd
+
     names = names or [f"x{i}" for i in range(X.shape[1])]
     return Table(pd.DataFrame(X, columns=names), pd.Series(y, name="target"), task)
 
 
-@dataset
+SAMPLES, NOISE = Interval(int, 1), Interval(float, 0)
+
+
+@dataset(n_samples=SAMPLES, noise=NOISE)
 def xor(seed: int, /, n_samples: int = 200, noise: float = 0.1) -> Table:
     """The XOR truth table repeated to ``n_samples`` points, with Gaussian noise of std ``noise``."""
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
@@ -75,17 +99,21 @@ def xor(seed: int, /, n_samples: int = 200, noise: float = 0.1) -> Table:
     return _frame(X, y)
 
 
-@dataset
+@dataset(n_samples=Interval(int, 2), noise=NOISE)
 def moons(seed: int, /, n_samples: int = 500, noise: float = 0.2) -> Table:
+    from sklearn import datasets as skd
+
     return _frame(*skd.make_moons(n_samples=n_samples, noise=noise, random_state=seed))
 
 
-@dataset
+@dataset(n_samples=Interval(int, 2), noise=NOISE, factor=Interval(float, 0, 1, closed="left"))
 def circles(seed: int, /, n_samples: int = 500, noise: float = 0.1, factor: float = 0.5) -> Table:
+    from sklearn import datasets as skd
+
     return _frame(*skd.make_circles(n_samples=n_samples, noise=noise, factor=factor, random_state=seed))
 
 
-@dataset
+@dataset(n_samples=SAMPLES, n_classes=Interval(int, 2), noise=NOISE)
 def spirals(seed: int, /, n_samples: int = 600, n_classes: int = 3, noise: float = 0.2) -> Table:
     """``n_classes`` interleaved spiral arms (one class each), radius 0 → 1 over one turn."""
     rng = np.random.default_rng(seed)
@@ -95,18 +123,22 @@ def spirals(seed: int, /, n_samples: int = 600, n_classes: int = 3, noise: float
     return _frame(np.column_stack([r * np.cos(theta), r * np.sin(theta)]), y)
 
 
-@dataset
+@dataset(n_samples=SAMPLES, n_classes=Interval(int, 2), n_features=Interval(int, 1),
+         cluster_std=Interval(float, 0, closed="neither"))
 def blobs(seed: int, /, n_samples: int = 500, n_classes: int = 3, n_features: int = 2, cluster_std: float = 1.0) -> Table:
+    from sklearn import datasets as skd
+
     X, y = skd.make_blobs(n_samples=n_samples, centers=n_classes, n_features=n_features,
                           cluster_std=cluster_std, random_state=seed)
     return _frame(X, y)
 
 
 def _bundled(name: str, task: str):
-    loader = getattr(skd, f"load_{name}")
-
     def load(seed: int, /) -> Table:
-        bunch = loader(as_frame=True)
+        import pandas as pd
+        from sklearn import datasets as skd
+
+        bunch = getattr(skd, f"load_{name}")(as_frame=True)
         target = bunch.target
         if task == "classification" and getattr(bunch, "target_names", None) is not None:
             target = pd.Series(np.asarray(bunch.target_names)[target.to_numpy()], name="target")
@@ -122,13 +154,11 @@ for _name, _task in [("digits", "classification"), ("iris", "classification"), (
     _bundled(_name, _task)
 
 
-def _read_table(reader, seed, path, target, task, missing) -> Table:
-    if task not in TASKS:
-        raise DataError(f"data.task: {task!r} is not one of {', '.join(TASKS)}")
-    if missing not in MISSING:
-        raise DataError(f"data.missing: {missing!r} is not one of {', '.join(MISSING)}")
+def _read_table(reader: str, seed, path, target, task, missing) -> Table:
+    import pandas as pd
+
     try:
-        frame = reader(path)
+        frame = getattr(pd, reader)(path)
     except FileNotFoundError:
         raise DataError(f"data.path: no such file {path!r}") from None
     except Exception as exc:  # pandas raises many kinds for unreadable files
@@ -138,34 +168,49 @@ def _read_table(reader, seed, path, target, task, missing) -> Table:
     y = frame.pop(target)
     if y.isna().any():
         raise DataError(f"data.target: column {target!r} in {path} has {int(y.isna().sum())} missing values")
+    if task == "regression" and not pd.api.types.is_numeric_dtype(y):
+        example = y[pd.to_numeric(y, errors="coerce").isna()].iloc[0]
+        raise DataError(f"data.target: column {target!r} in {path} holds text (e.g. {example!r}), but data.task is "
+                        "regression: a regression target must be numbers (or set data.task=classification)")
     return Table(frame, y, task)
 
 
-@dataset
+_OWN_TABLE = {"task": Options(TASKS), "missing": Options(MISSING)}
+
+
+@dataset(**_OWN_TABLE)
 def csv(seed: int, /, path: str, target: str, task: str = "classification", missing: str = "error") -> Table:
     """Your own CSV file: ``target`` names the label column."""
-    return _read_table(pd.read_csv, seed, path, target, task, missing)
+    return _read_table("read_csv", seed, path, target, task, missing)
 
 
-@dataset
+@dataset(**_OWN_TABLE)
 def parquet(seed: int, /, path: str, target: str, task: str = "classification", missing: str = "error") -> Table:
     """Your own Parquet file: ``target`` names the label column."""
-    return _read_table(pd.read_parquet, seed, path, target, task, missing)
+    return _read_table("read_parquet", seed, path, target, task, missing)
 
 
 def load_table(cfg: dict, seed: int) -> Table:
     """Call the configured loader with its own keys from the validated ``data`` section."""
     loader = DATASETS[cfg["name"]]
-    own = {k: v for k, v in cfg.items() if k not in ("name", "test_size", "val_size", "standardise")}
+    own = {k: v for k, v in cfg.items() if k not in COMMON}
     return loader(seed, **own)
 
 
-def encode_features(table: Table, where: str) -> pd.DataFrame:
-    """One-hot encode non-numeric columns; booleans become 0/1."""
+def encode_features(table: Table, where: str, missing: str) -> pd.DataFrame:
+    """One-hot encode non-numeric columns; booleans become 0/1. A missing category is refused
+    (``data.missing: error``) or becomes a category of its own (any imputation)."""
+    import pandas as pd
+
     frame = table.features
     categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
+    gaps = {c: int(frame[c].isna().sum()) for c in categorical if frame[c].isna().any()}
+    if gaps and missing == "error":
+        cols = ", ".join(f"{c} ({n})" for c, n in gaps.items())
+        raise DataError(f"{where}: missing values in the categorical columns {cols}; set data.missing to one of "
+                        "mean, median, most_frequent to give them a category of their own")
     if categorical:
-        frame = pd.get_dummies(frame, columns=categorical, dummy_na=False, dtype=float)
+        frame = pd.get_dummies(frame, columns=categorical, dummy_na=bool(gaps), dtype=float)
     if frame.shape[1] == 0:
         raise DataError(f"{where}: no feature columns left besides the target")
     return frame.astype(float)
@@ -177,10 +222,14 @@ def prepare(cfg: dict, seed: int) -> tuple[dict[str, Split], dict]:
     ``test_size`` and ``val_size`` are fractions of the whole; a size of 0 means no such split,
     in which case the test split *is* the training split (``schema["test_is_train"]``).
     """
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
     table = load_table(cfg, seed)
     where = f"data.path ({cfg['path']})" if "path" in cfg else f"data {cfg['name']!r}"
-    features = encode_features(table, where)
     missing = cfg.get("missing", "error")
+    features = encode_features(table, where, missing)
     n_missing = features.isna().sum()
     if n_missing.any() and missing == "error":
         cols = ", ".join(f"{c} ({n})" for c, n in n_missing[n_missing > 0].items())
@@ -194,8 +243,10 @@ def prepare(cfg: dict, seed: int) -> tuple[dict[str, Split], dict]:
     else:
         classes, y, stratify = None, table.target.to_numpy(dtype=float), None
     idx = np.arange(len(X))
-    n_test = round(cfg["test_size"] * len(X))
-    n_val = round(cfg["val_size"] * len(X))
+    n_test, n_val = (split_size(cfg, key, len(X)) for key in ("test_size", "val_size"))
+    if len(X) - n_test - n_val < 1:
+        raise DataError(f"data.test_size/val_size: {cfg['test_size']} + {cfg['val_size']} of {len(X)} rows leaves no "
+                        "training rows")
     splits_idx = {}
     rest = idx
     try:
@@ -232,6 +283,16 @@ def prepare(cfg: dict, seed: int) -> tuple[dict[str, Split], dict]:
     return splits, schema
 
 
+def split_size(cfg: dict, key: str, n_rows: int) -> int:
+    """Rows in the split that ``data.<key>`` asks for; a fraction that rounds to no rows is refused
+    (0 itself means no such split: without a test split the training split is tested)."""
+    n = round(cfg[key] * n_rows)
+    if cfg[key] > 0 and n == 0:
+        raise DataError(f"data.{key}: {cfg[key]} of {n_rows} rows is no rows; use at least {1 / n_rows:.3g}, "
+                        "or 0 for no such split")
+    return n
+
+
 def write(splits: dict[str, Split], schema: dict, out_dir: str | Path) -> None:
     """Write ``<split>.npz`` for each split present and ``schema.json`` into ``out_dir``."""
     out = Path(out_dir)
@@ -243,6 +304,17 @@ def write(splits: dict[str, Split], schema: dict, out_dir: str | Path) -> None:
         elif target.exists():
             target.unlink()
     (out / "schema.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+
+
+def data_hash(folder: str | Path) -> str:
+    """SHA-256 over the prepared files (byte-reproducible, so equal data ⇒ equal hash)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def read(out_dir: str | Path) -> tuple[dict[str, Split], dict]:

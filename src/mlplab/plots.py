@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 from sklearn.inspection import DecisionBoundaryDisplay  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
+from mlplab import metrics  # noqa: E402
 from mlplab.core import Network  # noqa: E402
 from mlplab.data import Split  # noqa: E402
 
@@ -29,19 +30,19 @@ def _save(fig, path: Path) -> Path:
 
 def loss_curves(history: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
-    for col in ("train_loss", "val_loss"):
+    for col in (metrics.TRAIN_LOSS, metrics.VAL_LOSS):
         if col in history:
-            ax.plot(history["epoch"], history[col], label=col.replace("_", " "))
-    ax.set(xlabel="epoch", ylabel="loss", title="Loss", yscale="log" if (history["train_loss"] > 0).all() else "linear")
+            ax.plot(history["epoch"], history[col], label=col)
+    ax.set(xlabel="epoch", ylabel="loss", title="Loss", yscale="log" if (history[metrics.TRAIN_LOSS] > 0).all() else "linear")
     ax.legend()
     return _save(fig, path)
 
 
 def gradient_norms(history: pd.DataFrame, path: Path) -> Path:
-    cols = [c for c in history if c.startswith("grad_norm_")]
+    cols = [c for c in history if c.startswith("grad_norm/")]
     fig, ax = plt.subplots(figsize=(6, 4))
     for c in cols:
-        ax.plot(history["epoch"], history[c], label=c.removeprefix("grad_norm_"), linestyle="-" if "_W" in c else ":")
+        ax.plot(history["epoch"], history[c], label=c.removeprefix("grad_norm/"), linestyle="-" if "/W" in c else ":")
     ax.set(xlabel="epoch", ylabel="‖∂C/∂p‖₂ (last step of the epoch)", title="Gradient norm per layer", yscale="log")
     ax.legend(ncol=2, fontsize="small")
     return _save(fig, path)
@@ -56,13 +57,10 @@ def confusion(cm: list[list[int]], classes: list, path: Path) -> Path:
 
 def decision_boundary(network: Network, split: Split, schema: dict, path: Path, resolution: int = 200) -> Path:
     """Only for two input features: the predicted class over the plane, with the points on top."""
-    from mlplab.evaluation import predictions
-
     X = split.X
     lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
     xx0, xx1 = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
-    grid = Split(np.column_stack([xx0.ravel(), xx1.ravel()]), np.zeros(xx0.size, dtype=int))
-    response = predictions(network, grid, schema).reshape(xx0.shape)
+    response = network.cost.labels(network.forward(np.column_stack([xx0.ravel(), xx1.ravel()]))).reshape(xx0.shape)
     fig, ax = plt.subplots(figsize=(5, 5))
     n_classes = len(schema["classes"])
     display = DecisionBoundaryDisplay(xx0=xx0, xx1=xx1, n_classes=n_classes, response=response,

@@ -1,86 +1,99 @@
-"""The pipeline's stages as plain functions of a validated config and a root folder.
+"""The pipeline's stages as plain functions of a validated config, an output folder and a tracker.
 
-``prepare → train → evaluate``: DVC runs them one per stage with ``root`` the repository, and a
-Hydra job runs all three in one process with ``root`` its output folder. Every path is
-``root / cfg["paths"][...]``, declared once in ``conf/config.yaml``.
+``prepare → train → evaluate``: DVC runs them one per process with ``out_dir`` its workspace, and
+a Hydra job runs all three in one process with ``out_dir`` its output folder. Every path is
+``out_dir / cfg["paths"][...]``, declared once in ``conf/config.yaml``. Each stage writes its
+outputs first and then hands them to the tracker, which never stops a stage (see
+:mod:`mlplab.tracking`).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
-from mlplab import data
+from mlplab import data, metrics
 from mlplab.core import load, save
+from mlplab.tracking import Tracker
 
 
-def _path(root: Path, cfg: dict, key: str, *, is_dir: bool = False) -> Path:
-    """``root / paths.<key>``, with its folder created."""
-    path = Path(root) / cfg["paths"][key]
-    (path if is_dir else path.parent).mkdir(parents=True, exist_ok=True)
-    return path
+def path(out_dir: Path, cfg: dict, key: str, *, is_dir: bool = False) -> Path:
+    """``out_dir / paths.<key>``, with its folder created."""
+    p = Path(out_dir) / cfg["paths"][key]
+    (p if is_dir else p.parent).mkdir(parents=True, exist_ok=True)
+    return p
 
 
-def _write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def _write_json(p: Path, obj: dict) -> None:
+    p.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def prepare(cfg: dict, root: Path = Path(".")) -> tuple[dict, dict]:
+def prepare(cfg: dict, out_dir: Path, tracker: Tracker = Tracker()) -> tuple[dict, dict]:
     """Load, split and standardise the configured data; write it under ``paths.prepared``."""
     splits, schema = data.prepare(cfg["data"], cfg["seed"])
-    data.write(splits, schema, _path(root, cfg, "prepared", is_dir=True))
+    data.write(splits, schema, path(out_dir, cfg, "prepared", is_dir=True))
     return splits, schema
 
 
-def train(cfg: dict, root: Path = Path("."), prepared=None, callbacks=()):
+def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None):
     """Train on the prepared splits; write the model, its metrics and the epoch history."""
-    from mlplab.experiment import train as fit_network
-    from mlplab.experiment import train_metrics
+    import pandas as pd
 
-    splits, schema = prepared or data.read(_path(root, cfg, "prepared", is_dir=True))
-    network, history, table = fit_network(cfg, splits, schema, callbacks=callbacks)
-    save(network, _path(root, cfg, "model"))
-    _write_json(_path(root, cfg, "train_metrics"), train_metrics(history))
-    table.to_csv(_path(root, cfg, "history"), index=False, float_format="%.10g")
-    return network, history, table
+    from mlplab.model import Reporter
+    from mlplab.model import train as fit_network
+
+    folder = path(out_dir, cfg, "prepared", is_dir=True)
+    splits, schema = prepared or data.read(folder)
+    tracker.set_tags({"mlplab.data_hash": data.data_hash(folder)})
+    network, history, recorder = fit_network(cfg, splits, schema, callbacks=(Reporter(tracker.log_metrics),))
+    model = save(network, path(out_dir, cfg, "model"))
+    summary = metrics.training(history)
+    _write_json(path(out_dir, cfg, "train_metrics"), summary)
+    pd.DataFrame(recorder.rows).to_csv(path(out_dir, cfg, "history"), index=False, float_format="%.10g")
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker.log_artifact(save(network, Path(tmp) / "final.npz"), "weights")
+        if recorder.best is not None:
+            final, network.weights = network.weights, recorder.best
+            tracker.log_artifact(save(network, Path(tmp) / "best.npz"), "weights")
+            network.weights = final
+    tracker.log_artifact(path(out_dir, cfg, "history"), "tables")
+    tracker.log_model(model, splits["train"].X, schema["feature_names"])
+    return network, summary
 
 
-def evaluate(cfg: dict, root: Path = Path("."), prepared=None, network=None) -> dict:
+def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None, network=None) -> dict:
     """Test metrics, predictions and figures (``paths.test_metrics``, ``.predictions``, ``.figures``)."""
     import pandas as pd
 
     from mlplab import plots
-    from mlplab.evaluation import evaluate as test_metrics
+    from mlplab.evaluation import evaluate as test_scores
     from mlplab.evaluation import original_target, predictions
 
-    splits, schema = prepared or data.read(_path(root, cfg, "prepared", is_dir=True))
-    network = network or load(_path(root, cfg, "model"))
+    splits, schema = prepared or data.read(path(out_dir, cfg, "prepared", is_dir=True))
+    network = network or load(path(out_dir, cfg, "model"))
     test = splits["test"]
     pred = predictions(network, test, schema)
-    metrics = test_metrics(network, test, schema, pred)
-    metrics["test_is_train"] = bool(schema["test_is_train"])
-    _write_json(_path(root, cfg, "test_metrics"), metrics)
-    figures = _path(root, cfg, "figures", is_dir=True)
+    scores, confusion = test_scores(network, test, schema, pred)
+    scores["test/is_train"] = bool(schema["test_is_train"])
+    _write_json(path(out_dir, cfg, "test_metrics"), scores)
+    figures = path(out_dir, cfg, "figures", is_dir=True)
     for old in figures.glob("*.png"):  # a figure that no longer applies must not linger
         old.unlink()
     if schema["task"] == "classification":
         classes = [str(c) for c in schema["classes"]]
         table = pd.DataFrame({"actual": [classes[i] for i in test.y], "predicted": [classes[i] for i in pred]})
-        plots.confusion(metrics["confusion_matrix"], classes, figures / "confusion_matrix.png")
+        plots.confusion(confusion, classes, figures / "confusion_matrix.png")
         if test.X.shape[1] == 2:
             plots.decision_boundary(network, test, schema, figures / "decision_boundary.png")
     else:
         table = pd.DataFrame({"actual": original_target(test, schema), "predicted": pred})
-    table.to_csv(_path(root, cfg, "predictions"), index=False, float_format="%.10g")
-    history = pd.read_csv(_path(root, cfg, "history"))
+    table.to_csv(path(out_dir, cfg, "predictions"), index=False, float_format="%.10g")
+    history = pd.read_csv(path(out_dir, cfg, "history"))
     plots.loss_curves(history, figures / "loss.png")
     plots.gradient_norms(history, figures / "grad_norms.png")
-    return metrics
-
-
-def run_all(cfg: dict, root: Path, callbacks=()) -> dict:
-    """All three stages in one process, untracked (a notebook's or a test's way in); returns the
-    test metrics. A Hydra job runs the same with its MLflow run around it: :func:`mlplab.runs.hydra_job`."""
-    prepared = prepare(cfg, root)
-    network, _, _ = train(cfg, root, prepared, callbacks=callbacks)
-    return evaluate(cfg, root, prepared, network)
+    tracker.log_metrics(metrics.numeric(scores), 0)
+    tracker.log_artifact(figures, "figures")
+    tracker.log_artifact(path(out_dir, cfg, "predictions"), "tables")
+    tracker.log_artifact(path(out_dir, cfg, "test_metrics"), "tables")
+    return scores

@@ -1,119 +1,243 @@
-"""Hydra jobs that never take the sweep down, and the sweep's parent run and summary.
+"""Hydra jobs and sweeps: the task every ``python pipelines/train.py`` runs, and a sweep's parent run.
 
-Each job records ``result.json`` in its output folder (status, error, overrides, test metrics);
-:class:`SweepSummary` reads them all when the sweep ends — they are files, so this works with
-the joblib launcher, whose jobs run in other processes — prints a table, and keeps the count
-of failures for the command's exit status.
+A single run reports a bad value in one line and exits (see :mod:`mlplab.cli`). A job of a sweep
+never takes the sweep down: it records ``result.json`` in its folder (status, error, overrides,
+metrics) and the sweep goes on. :class:`SweepSummary`, a Hydra callback, checks the sweep's syntax
+and opens the parent run before any job starts (which also creates the store once, before
+parallel jobs could race to), plans the jobs, and when the sweep ends prints a table of them —
+including the jobs that never ran — and closes the parent with a summary.
 
-With tracking on, :class:`SweepSummary` also opens the sweep's MLflow parent run before any job
-starts (which creates the store once, before parallel jobs could race to), leaves its id in
-the sweep folder for the jobs to nest under, and closes it with a summary when the sweep ends.
-Hydra skips ``on_multirun_end`` when the sweep is interrupted, so the entry point calls
-:func:`abort_open_sweep` then: the parent never stays RUNNING.
+Hydra skips ``on_multirun_end`` when a sweep is interrupted or a worker dies, so the entry point
+calls :func:`abort`: the parent and every child still RUNNING are closed with the real cause.
 """
 
 from __future__ import annotations
 
 import json
-import traceback
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
 RESULT_FILE = "result.json"
-#: Outcome of the last job or sweep run in this process, and the exit status it calls for:
-#: 0, 2 for a single run with a bad config or data, 1 for any other failure.
-outcome = {"jobs": 0, "failed": 0, "exit": 0}
 PARENT_FILE = "mlflow_parent_run_id"
-#: The parent run of the sweep in progress in this process, if tracking is on.
-open_parent = None
+JOBS_FILE = "jobs.json"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-def run_job(cfg, out_dir: Path, overrides: list[str], sweep_dir: Path | None = None) -> dict:
-    """Run all stages (inside an MLflow run); on any error record it and return instead of raising."""
-    from mlplab.cli import exit_code, report, user_errors
-    from mlplab.config import to_plain
-    from mlplab.runs import hydra_job
+def task_overrides(hydra_cfg) -> list[str]:
+    """The overrides as typed (an unresolvable ``${…}`` in one is reported by the validation)."""
+    from omegaconf import OmegaConf
 
-    result = {"overrides": overrides, "status": "ok", "error": None, "metrics": {}}
-    code = 0
-    parent_file = None if sweep_dir is None else sweep_dir / PARENT_FILE
-    parent = parent_file.read_text().strip() if parent_file and parent_file.is_file() else None
+    return OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
+
+
+def conf_dir(hydra_cfg) -> Path:
+    """The ``conf/`` folder that composed this run (Hydra's primary config source)."""
+    return Path(next(s.path for s in hydra_cfg.runtime.config_sources if s.provider == "main"))
+
+
+# -- a job ------------------------------------------------------------------------------------
+def job(cfg) -> None:
+    """The task of ``@hydra.main``: validate, then run every stage in the job's output folder."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from mlplab.cli import fail, user_errors
+    from mlplab.config import project_root
+
+    hc = HydraConfig.get()
+    out_dir, overrides = Path(hc.runtime.output_dir), task_overrides(hc)
+    root = project_root(conf_dir(hc))
+    if hc.mode != RunMode.MULTIRUN:
+        try:
+            result = _run(cfg, out_dir, root, overrides, None)
+        except user_errors() as exc:
+            fail("mlplab", exc)
+        print(f"mlplab: done: {_scores(result.metrics)}; outputs in {out_dir}"
+              + (f"; MLflow run {result.run_id}" if result.run_id else ""), flush=True)
+        if result.tracking_failure:
+            print(f"mlplab: tracking failed ({result.tracking_failure}); the outputs are written", file=sys.stderr)
+            raise SystemExit(1)
+        return
+    sweep_dir = Path(hc.sweep.dir)
+    parent = (sweep_dir / PARENT_FILE).read_text().strip() if (sweep_dir / PARENT_FILE).is_file() else None
+    record = {"overrides": overrides, "status": "ok", "error": None, "metrics": {}}
     try:
-        raw = to_plain(cfg)
-        raw.pop("hydra", None)
-        metrics = hydra_job(raw, out_dir, overrides, parent)
-        result["metrics"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    except user_errors() as exc:
-        result.update(status="failed", error=report("mlplab job " + " ".join(overrides), exc))
-        code = exit_code(exc)
-    except Exception as exc:  # a bug: keep the traceback in the job's log, keep the sweep going
-        traceback.print_exc()
-        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        code = 1
+        result = _run(cfg, out_dir, root, overrides, parent)
+        from mlplab.metrics import numeric
+
+        record["metrics"] = numeric(result.metrics)
+        if result.tracking_failure:
+            record["error"] = f"tracking failed ({result.tracking_failure})"
+    except KeyboardInterrupt:
+        _write(out_dir, {**record, "status": "killed", "error": "interrupted"})
+        raise
+    except Exception as exc:  # recorded with its reason; the sweep goes on
+        from mlplab.cli import describe
+
+        record.update(status="failed", error=describe(exc))
+        print(f"mlplab job {' '.join(overrides)}: {record['error']}", file=sys.stderr, flush=True)
+        if not isinstance(exc, user_errors()):
+            import traceback
+
+            traceback.print_exc()  # a bug: keep the traceback in the job's log
+    _write(out_dir, record)
+
+
+def _run(cfg, out_dir: Path, root: Path, overrides: list[str], parent: str | None):
+    from mlplab.config import validate
+    from mlplab.run import execute
+
+    return execute(validate(cfg), out_dir, root, name=" ".join(overrides) or "run", overrides=overrides,
+                   parent_id=parent)
+
+
+def _write(out_dir: Path, record: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / RESULT_FILE).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    outcome.update(jobs=1, failed=int(result["status"] != "ok"), exit=code)
-    return result
+    (out_dir / RESULT_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def abort_open_sweep(status: str = "KILLED", reason: str = "sweep interrupted") -> None:
-    """Close the parent run of a sweep that did not reach ``on_multirun_end``."""
-    global open_parent
-    if open_parent is not None:
-        open_parent.end(status, reason)
-        open_parent = None
+def _scores(metrics: dict) -> str:
+    keys = ("test/accuracy", "test/r2", "test/loss")
+    return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics) or "no test metrics"
 
 
-def summarise(sweep_dir: Path) -> tuple[int, int, str]:
-    """Count jobs and failures under ``sweep_dir`` and format a table of them."""
-    results = []
-    for path in sorted(sweep_dir.glob(f"*/{RESULT_FILE}"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
-        results.append((path.parent.name, json.loads(path.read_text())))
-    lines = [f"{'job':>4}  {'status':<7} {'accuracy/r2':>11} {'loss':>10}  overrides"]
-    for num, r in results:
-        m = r["metrics"]
-        score = m.get("accuracy", m.get("r2"))
-        loss = m.get("loss")
-        lines.append(
-            f"{num:>4}  {r['status']:<7} {'' if score is None else f'{score:.4f}':>11} "
-            f"{'' if loss is None else f'{loss:.4g}':>10}  {' '.join(r['overrides'])}"
-            + (f"\n      {r['error']}" if r["error"] else "")
-        )
-    failed = sum(r["status"] != "ok" for _, r in results)
-    lines.append(f"sweep: {len(results)} jobs, {failed} failed ({sweep_dir})")
-    return len(results), failed, "\n".join(lines)
+# -- the sweep --------------------------------------------------------------------------------
+def planned_jobs(hydra_cfg) -> list[list[str]] | None:
+    """Every job's overrides, in launch order, for the grid sweeper; a sweep syntax it cannot run
+    is a :class:`~mlplab.config.ConfigError` before anything starts. ``None`` for other sweepers."""
+    if hydra_cfg.sweeper._target_ != BASIC_SWEEPER:
+        return None
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from mlplab.config import ConfigError
+
+    overrides = OverridesParser.create().parse_overrides(task_overrides(hydra_cfg))
+    for o in overrides:
+        if o.is_sweep_override() and not o.is_discrete_sweep():
+            raise ConfigError(o.get_key_element(), f"{o.input_line.split('=', 1)[1]} is a search space, which the grid "
+                              "sweeper cannot run; it takes a list (a,b,c), range(start,stop,step) or choice(…)")
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
+@dataclass
+class Sweep:
+    """A sweep in progress in this process: its folder, planned jobs and parent run."""
+
+    folder: Path
+    jobs: list[list[str]] | None
+    parent: object
+    settings: dict
+
+    def table(self) -> tuple[int, int, str]:
+        """``(jobs, failed, table)``: one line per job, in order, the jobs that never ran included."""
+        results = {p.parent.name: json.loads(p.read_text()) for p in self.folder.glob(f"*/{RESULT_FILE}")}
+        n = max([len(self.jobs or ()), *(int(k) + 1 for k in results if k.isdigit())])
+        lines = [f"{'job':>4}  {'status':<9} {'accuracy/r2':>11} {'loss':>10}  overrides"]
+        failed = never = 0
+        for i in range(n):
+            r = results.get(str(i))
+            if r is None:
+                never += 1
+                overrides = " ".join(self.jobs[i]) if self.jobs and i < len(self.jobs) else ""
+                lines.append(f"{i:>4}  {'never ran':<9} {'':>11} {'':>10}  {overrides}")
+                continue
+            m = r["metrics"]
+            score, loss = m.get("test/accuracy", m.get("test/r2")), m.get("test/loss")
+            failed += r["status"] != "ok"
+            lines.append(f"{i:>4}  {r['status']:<9} {'' if score is None else f'{score:.4f}':>11} "
+                         f"{'' if loss is None else f'{loss:.4g}':>10}  {' '.join(r['overrides'])}"
+                         + (f"\n      {r['error']}" if r["error"] else ""))
+        lines.append(f"sweep: {n} jobs, {failed} failed" + (f", {never} never ran" if never else "") + f" ({self.folder})")
+        return n, failed + never, "\n".join(lines)
+
+    def close(self, status: str | None = None, reason: str | None = None) -> int:
+        """Print the table, summarise the children into the parent and close it; return the
+        number of jobs that failed or never ran. ``status``: the sweep was cut short."""
+        n, failed, table = self.table()
+        print(table, flush=True)
+        parent = self.parent
+        if status is not None:
+            parent.close_children(status, f"the sweep was cut short: {reason}")
+        parent.log_text(table, "sweep/summary.txt")
+        summary = {"sweep/jobs": n, "sweep/failed": failed}
+        children = parent.children()
+        if children is not None and len(children):
+            objective, mode = self.settings["objective"], self.settings["objective_mode"]
+            column = f"metrics.{objective}"
+            if column in children and children[column].notna().any():
+                best = children[column].max() if mode == "max" else children[column].min()
+                summary[f"sweep/best/{objective}"] = float(best)
+                parent.set_tags({"mlplab.sweep.best_run": children.loc[children[column] == best, "run_id"].iloc[0]})
+            keep = ["run_id", "tags.mlflow.runName", "status"] + sorted(
+                c for c in children if c.startswith(("params.", "metrics.test/", "metrics.val/")) and
+                (not c.startswith("params.") or children[c].nunique(dropna=False) > 1))
+            ordered = children[[c for c in keep if c in children]].sort_values("tags.mlflow.runName")
+            parent.log_text(ordered.to_csv(index=False), "sweep/children.csv")
+            parent.log_text(ordered.to_markdown(index=False), "sweep/children.md")
+        parent.log_metrics(summary, 0)
+        parent.set_tags({"mlplab.sweep.jobs": n, "mlplab.sweep.failed": failed})
+        if status is None:
+            status = "FAILED" if failed else "FINISHED"
+            reason = f"{failed} of {n} jobs failed or never ran" if failed else None
+        parent.end(status, reason)
+        return failed
+
+
+#: Sweeps whose parent run is open in this process, for :func:`abort` to close.
+OPEN: list[Sweep] = []
 
 
 class SweepSummary(Callback):
-    """Hydra callback: the parent run, the printed table, the failures for the exit status."""
+    """Hydra callback: checks and plans the sweep, opens and closes its parent run, prints the table."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
-        global open_parent
+        from mlplab.cli import fail, user_errors
+
+        try:  # Hydra turns a callback's exception into a warning and goes on; this must stop the sweep
+            self._start(config)
+        except user_errors() as exc:
+            fail("mlplab", exc)
+
+    def _start(self, config) -> None:
         from omegaconf import OmegaConf
 
-        from mlplab.config import tracking_section
+        from mlplab.config import project_root, tracking_section
+        from mlplab.run import lineage
+        from mlplab.tracking import open_tracker
 
+        jobs = planned_jobs(config.hydra)
+        folder = Path(config.hydra.sweep.dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        if jobs is not None:
+            (folder / JOBS_FILE).write_text(json.dumps(jobs, indent=1) + "\n")
         settings = tracking_section({"tracking": OmegaConf.to_container(config.tracking, resolve=True)})
-        if not settings["enabled"]:
-            return
-        from mlplab import tracking
-
-        overrides = list(config.hydra.overrides.task)
-        sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        open_parent = tracking.start_sweep(settings, " ".join(overrides) or "sweep", tracking.lineage_tags(overrides))
-        (sweep_dir / PARENT_FILE).write_text(open_parent.run_id + "\n")
-        self.settings = settings
+        root = project_root(conf_dir(config.hydra))
+        overrides = task_overrides(config.hydra)
+        parent = open_tracker(settings, root)
+        parent.start(" ".join(overrides) or "sweep", {"mlplab.sweep": "true", **lineage(root, overrides)})
+        if parent.run_id:
+            (folder / PARENT_FILE).write_text(parent.run_id + "\n")
+        OPEN.append(Sweep(folder, jobs, parent, settings))
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        global open_parent
-        jobs, failed, table = summarise(Path(config.hydra.sweep.dir))
-        outcome.update(jobs=jobs, failed=failed, exit=1 if failed else 0)
-        print(table, flush=True)
-        if open_parent is not None:
-            from mlplab import tracking
+        if OPEN and OPEN.pop().close():
+            raise SystemExit(1)
 
-            parent, open_parent = open_parent, None
-            parent.text(table, "sweep/summary.txt")
-            tracking.end_sweep(parent, self.settings["objective"], self.settings["objective_mode"], failed)
+
+def is_lost_worker(exc: BaseException) -> bool:
+    """A job's worker process died (killed, out of memory): joblib's ``TerminatedWorkerError``."""
+    return type(exc).__name__ == "TerminatedWorkerError"
+
+
+def abort(exc: BaseException) -> None:
+    """Close the sweeps that never reached ``on_multirun_end``, naming what stopped them."""
+    from mlplab.cli import describe
+
+    status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+    reason = "a job's worker process died" if is_lost_worker(exc) else describe(exc)
+    while OPEN:
+        OPEN.pop().close(status, reason)

@@ -5,11 +5,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from mlplab.config import ConfigError, validate
+from mlplab.config import CONF_DIR, ConfigError, compose, optimiser_kwargs, validate
 from mlplab.core import get_optimiser
-from mlplab.config import optimiser_kwargs
-from mlplab.experiment import build_network
-from mlplab.params import CONF_DIR, compose
+from mlplab.model import build_network
 from tests.conftest import PYTHON, REPO, config, run
 
 GROUPS = ("architecture", "nonlinearity", "cost", "optimiser", "data", "experiment")
@@ -70,15 +68,31 @@ def test_xor_preset_is_the_classic_run():
 BAD = [
     (["optimiser.lr=-0.1"], "optimiser.lr: must be a number > 0, got -0.1"),
     (["optimiser.lr=fast"], "optimiser.lr: must be a number > 0, got 'fast'"),
-    (["architecture.hidden_sizes=[64,0]"], r"architecture.hidden_sizes\[1\]: must be an integer >= 1, got 0"),
+    (["optimiser.lr=inf"], "optimiser.lr: must be a number > 0, got inf"),
+    (["architecture.hidden_sizes=[64,0]"], r"architecture.hidden_sizes: must be a list \(may be empty\) of integer >= 1s, got \[64, 0\]"),
     (["training.epochs=1.5"], "training.epochs: must be an integer >= 1, got 1.5"),
-    (["+optimiser.betas=[0.9,0.99]"], "optimiser.betas: unknown key; valid: beta1, beta2, clip_norm, eps"),
-    (["cost.name=hinge"], "cost.name: unknown name 'hinge'; valid: binary_cross_entropy"),
-    (["nonlinearity.hidden=softmax"], "nonlinearity.hidden: 'softmax' is for the output layer only"),
-    (["data.test_size=0.6", "data.val_size=0.5"], "data.val_size: test_size \\+ val_size must be < 1"),
-    (["optimiser.schedule.name=warmup"], "optimiser.schedule.name: unknown name 'warmup'; valid: constant"),
-    (["dtype=float16"], "dtype: must be one of float32, float64"),
+    (["training.batch_size=0"], "training.batch_size: must be an integer >= 1 or null, got 0"),
+    (["+optimiser.betas=[0.9,0.99]"], "optimiser.betas: unknown key; valid: beta1, beta2, clip_norm, eps, lr, name, schedule"),
+    (["cost.name=hinge"], "cost.name: must be one of binary_cross_entropy, categorical_cross_entropy, squared_error, got 'hinge'"),
+    (["nonlinearity.hidden=softmax"], "nonlinearity.hidden: must be one of elu, identity, leaky_relu, relu, sigmoid, softplus, tanh, got 'softmax'"),
+    (["nonlinearity=leaky_relu", "nonlinearity.slope=-0.1"], r"nonlinearity.slope: must be a number in \[0, 1\), got -0.1"),
+    (["data.test_size=0.6", "data.val_size=0.5"], "data.val_size: test_size \\+ val_size must be < 1, got 0.6 \\+ 0.5"),
+    (["data=moons", "data.n_samples=0"], "data.n_samples: must be an integer >= 2, got 0"),
+    (["data=csv", "data.path=x.csv", "data.target=y", "data.task=regresion"], "data.task: must be one of classification, regression, got 'regresion'"),
+    (["optimiser.schedule.name=warmup"], "optimiser.schedule.name: must be one of constant, cosine, exponential, step, got 'warmup'"),
+    (["dtype=float16"], "dtype: must be one of float32, float64, got 'float16'"),
     (["data=csv"], "data.path: is required"),
+    # values that used to run silently
+    (["optimiser=sgd", "optimiser.schedule.name=step", "+optimiser.schedule.gamma=0"], r"optimiser.schedule.gamma: must be a number in \(0, 1\], got 0"),
+    (["optimiser=sgd", "optimiser.schedule.name=exponential", "+optimiser.schedule.gamma=-0.5"], r"optimiser.schedule.gamma: must be a number in \(0, 1\]"),
+    (["optimiser=sgd", "optimiser.schedule.name=cosine", "+optimiser.schedule.lr_min=-0.01"], "optimiser.schedule.lr_min: must be a number >= 0, got -0.01"),
+    (["optimiser=sgd", "optimiser.lr=0.1", "optimiser.schedule.name=cosine", "+optimiser.schedule.lr_min=0.5"],
+     r"optimiser.schedule.lr_min: must be below optimiser.lr \(0.1\), got 0.5"),
+    (["seed=4294967296"], r"seed: must be an integer in \[0, 4294967295\], got 4294967296"),
+    (["seed=-1"], r"seed: must be an integer in \[0, 4294967295\], got -1"),
+    (["architecture.hidden_sizes=[200000,200000]"], r"architecture.hidden_sizes: \[200000, 200000\] needs about .* GiB .* more than"),
+    (["training.epochs=${nope}"], "training.epochs: cannot be resolved: Interpolation key 'nope' not found"),
+    (["tracking.stale_after_s=0"], "tracking.stale_after_s: must be a number > 0, got 0"),
 ]
 
 
@@ -88,6 +102,17 @@ def test_bad_values_name_the_key(overrides, message):
         config(*overrides)
 
 
+def test_constructors_and_validation_share_one_bound():
+    from mlplab.core import OPTIMISERS
+
+    with pytest.raises(ValueError, match=r"beta2 must be a number in \[0, 1\), got 1.0"):
+        get_optimiser("adam", lr=0.1, beta2=1.0)
+    with pytest.raises(ConfigError, match=r"optimiser.beta2: must be a number in \[0, 1\), got 1.0"):
+        config("optimiser.beta2=1.0")
+    assert OPTIMISERS["adam"].constraints["beta2"] is __import__("mlplab.config", fromlist=["table"]).table(
+        config())["optimiser"]["beta2"][0]
+
+
 def test_sizes_that_do_not_fit_the_data():
     cfg = config("architecture.input_size=10")
     with pytest.raises(ConfigError, match="architecture.input_size: is 10, but data 'digits' .* needs 64"):
@@ -95,30 +120,48 @@ def test_sizes_that_do_not_fit_the_data():
 
         build_network(cfg, prepare(cfg["data"], 0)[1])
     cfg = config("data=diabetes")
-    with pytest.raises(ConfigError, match="cost.name: 'categorical_cross_entropy' needs a classification dataset"):
+    with pytest.raises(ConfigError, match="cost.name: cost 'categorical_cross_entropy' cannot learn a regression task"):
         build_network(cfg, {"name": "diabetes", "task": "regression", "feature_names": ["a"], "classes": None})
 
 
+def test_softmax_on_one_output_unit():
+    cfg = config("cost=binary_cross_entropy", "nonlinearity.output=softmax")
+    with pytest.raises(ConfigError, match="nonlinearity.output: a softmax over one output unit is always 1"):
+        build_network(cfg, {"name": "moons", "task": "classification", "feature_names": ["a", "b"], "classes": [0, 1]})
+
+
 @pytest.mark.parametrize(
-    "args, message, code",
+    "args, message",
     [
-        (["optimiser.lr=-1"], "mlplab job experiment=smoke optimiser.lr=-1: invalid config: optimiser.lr: must be a number > 0, got -1", 2),
-        (["optimiser=lbfgs"], "Could not find 'optimiser/lbfgs'", 1),
-        (["optimiser.lrr=0.1"], "Could not override 'optimiser.lrr'", 1),
+        (["optimiser.lr=-1"], "mlplab: invalid config: optimiser.lr: must be a number > 0, got -1"),
+        (["optimiser=lbfgs"], "mlplab: error: In 'config': Could not find 'optimiser/lbfgs'; Available options in "
+                              "'optimiser': adam, adamw, momentum, nesterov, rmsprop, sgd"),
+        (["optimiser.lrr=0.1"], "mlplab: error: Could not override 'optimiser.lrr'.; To append to your config use "
+                                "+optimiser.lrr=0.1"),
+        (["training.epochs=${nope}"], "mlplab: invalid config: training.epochs: cannot be resolved: Interpolation key "
+                                      "'nope' not found"),
+        (["-m", "optimiser.lr=interval(0.1,1)"], "mlplab: invalid config: optimiser.lr: interval(0.1,1) is a search "
+                                                 "space, which the grid sweeper cannot run"),
+        (["tracking.uri=file:///tmp/mlruns"], "mlplab: error: tracking.uri: 'file:///tmp/mlruns' is a file store"),
     ],
+    ids=["value", "option", "key", "interpolation", "sweep-syntax", "store"],
 )
-def test_the_command_line_says_one_line_and_exits_non_zero(args, message, code, tmp_path):
-    res = run([PYTHON, str(REPO / "pipelines/train.py"), "experiment=smoke", f"hydra.run.dir={tmp_path}", *args], tmp_path)
-    assert res.returncode == code
-    assert message in res.stderr
-    assert "Traceback" not in res.stderr
+def test_the_command_line_says_one_line_and_exits_2(args, message, tmp_path):
+    mode = [a for a in args if a == "-m"]
+    res = run([PYTHON, str(REPO / "pipelines/train.py"), *mode, "experiment=smoke", f"hydra.run.dir={tmp_path}/run",
+               f"hydra.sweep.dir={tmp_path}/sweep", *(a for a in args if a != "-m")], tmp_path,
+              env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/never.db"})
+    assert (res.returncode, res.stderr.strip().splitlines()[0]) == (2, res.stderr.strip()), res.stderr
+    assert res.stderr.startswith(message)
+    assert not (tmp_path / "never.db").exists()  # refused before the store was touched
 
 
 def test_dvc_stage_reports_a_bad_params_file_in_one_line(tmp_path):
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text().replace("lr: 0.001", "lr: -0.001"))
-    res = run([PYTHON, str(REPO / "pipelines/train.py")], tmp_path, env={"DVC_STAGE": "train"})
+    res = run([PYTHON, str(REPO / "pipelines/train.py"), "--params"], tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip() == "mlplab train: invalid config: optimiser.lr: must be a number > 0, got -0.001"
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_help_is_quick_and_imports_no_heavy_library():

@@ -79,8 +79,10 @@ def test_missing_values_are_refused_or_imputed(tmp_path):
     [
         ({"path": "nowhere.csv"}, "data.path: no such file 'nowhere.csv'"),
         ({"target": "colour_name"}, "data.target: no column 'colour_name' in .*; columns: size, colour, label"),
-        ({"task": "ranking"}, "data.task: 'ranking' is not one of classification, regression"),
-        ({"missing": "zero"}, "data.missing: 'zero' is not one of error, mean"),
+        ({"task": "regression"}, "data.target: column 'label' in .* holds text \\(e.g. 'yes'\\), but data.task is "
+                                 "regression: a regression target must be numbers"),
+        ({"test_size": 0.01}, "data.test_size: 0.01 of 20 rows is no rows; use at least 0.05, or 0 for no such split"),
+        ({"val_size": 0.02}, "data.val_size: 0.02 of 20 rows is no rows"),
     ],
 )
 def test_bad_table_settings(tmp_path, change, message):
@@ -98,3 +100,27 @@ def test_write_and_read_round_trip(tmp_path):
     assert all(back[s].X.tobytes() == splits[s].X.tobytes() for s in splits)
     with pytest.raises(DataError, match="run the prepare stage first"):
         read(tmp_path / "empty")
+
+
+def test_missing_categories_are_refused_or_become_a_category(tmp_path):
+    frame = pd.DataFrame({"size": np.arange(20.0), "colour": ["red", None, "blue", "red", "green"] * 4,
+                          "label": ["yes", "no"] * 10})
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    cfg = {"name": "csv", "path": str(path), "target": "label", "task": "classification", **BASE}
+    with pytest.raises(DataError, match=r"missing values in the categorical columns colour \(4\); set data.missing"):
+        prepare({**cfg, "missing": "error"}, seed=0)
+    splits, schema = prepare({**cfg, "missing": "most_frequent"}, seed=0)
+    assert schema["feature_names"] == ["size", "colour_blue", "colour_green", "colour_red", "colour_nan"]
+    assert all((s.X[:, 1:].sum(axis=1) != 0).all() for s in splits.values())  # no all-zero one-hot rows
+
+
+def test_data_validation_imports_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom mlplab.config import compose, validate\nvalidate(compose(['data=csv', 'data.path=x',"
+            " 'data.target=y']))\nheavy = [m for m in ('pandas', 'sklearn', 'mlflow', 'matplotlib') if m in sys.modules]\n"
+            "assert not heavy, heavy")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from mlplab.core import load
-from mlplab.stages import evaluate, prepare, run_all, train
-from tests.conftest import config
+from mlplab.run import execute
+from mlplab.stages import evaluate, prepare, train
+from tests.conftest import REPO, untracked
+
+
+def run_all(cfg, out_dir):
+    """All three stages through the one life cycle, untracked; the test metrics."""
+    return execute(cfg, out_dir, REPO).metrics
 
 
 def test_run_all_writes_every_output(smoke, tmp_path):
@@ -17,10 +23,11 @@ def test_run_all_writes_every_output(smoke, tmp_path):
         assert (tmp_path / p[key]).is_file(), key
     figures = sorted(f.name for f in (tmp_path / p["figures"]).iterdir())
     assert figures == ["confusion_matrix.png", "decision_boundary.png", "grad_norms.png", "loss.png"]
-    assert set(metrics) >= {"loss", "accuracy", "macro_f1", "per_class", "confusion_matrix"}
-    assert np.sum(metrics["confusion_matrix"]) == json.loads((tmp_path / p["test_metrics"]).read_text())["per_class"]["0"]["support"] + metrics["per_class"]["1"]["support"]
+    assert set(metrics) >= {"test/loss", "test/accuracy", "test/macro_f1", "test/f1/0", "test/recall/1",
+                            "train/loss", "val/loss", "val/accuracy", "train/epochs"}
+    assert json.loads((tmp_path / p["test_metrics"]).read_text())["test/accuracy"] == metrics["test/accuracy"]
     history = (tmp_path / p["history"]).read_text().splitlines()
-    assert history[0].startswith("epoch,step,lr,train_loss,val_loss,val_accuracy,grad_norm_W1,grad_norm_W2")
+    assert history[0].startswith("epoch,step,train/loss,val/loss,val/accuracy,lr,grad_norm/W1,grad_norm/W2")
     assert len(history) == 1 + smoke["training"]["epochs"]
 
 
@@ -42,11 +49,28 @@ def test_same_config_and_seed_give_identical_files(smoke, tmp_path):
 
 
 def test_xor_preset_learns_xor(tmp_path):
-    cfg = config("experiment=xor")
+    cfg = untracked("experiment=xor")
     metrics = run_all(cfg, tmp_path)
-    assert metrics["accuracy"] == 1.0 and metrics["test_is_train"]
+    assert metrics["test/accuracy"] == 1.0 and metrics["test/is_train"]
     net = load(tmp_path / cfg["paths"]["model"])
-    assert net.predict(np.array([[0, 0], [0, 1], [1, 0], [1, 1]])).ravel().tolist() == [0, 1, 1, 0]
+    assert net.predict(np.array([[0, 0], [0, 1], [1, 0], [1, 1]])).tolist() == [0, 1, 1, 0]
+
+
+def test_validation_and_test_accuracy_mean_the_same(tmp_path):
+    """Iris with binary cross-entropy: three sigmoid outputs, one rule for labels everywhere."""
+    from mlplab import data
+    from mlplab.model import targets
+
+    cfg = untracked("data=iris", "cost=binary_cross_entropy", "data.val_size=0.2", "data.test_size=0.2",
+                    "training.epochs=5")
+    metrics = run_all(cfg, tmp_path)
+    net = load(tmp_path / cfg["paths"]["model"])
+    splits, schema = data.read(tmp_path / cfg["paths"]["prepared"])
+    assert net.layer_sizes[-1] == 3
+    for name, key in (("val", "val/accuracy"), ("test", "test/accuracy")):
+        split = splits[name]
+        assert metrics[key] == pytest.approx(net.score(split.X, targets(split, schema, net))[1], abs=1e-12), name
+        assert metrics[key] == pytest.approx(np.mean(net.predict(split.X) == split.y), abs=1e-12), name
 
 
 def test_regression_matches_least_squares(tmp_path):
@@ -56,15 +80,15 @@ def test_regression_matches_least_squares(tmp_path):
     from mlplab.data import prepare as split
     from mlplab.evaluation import original_target
 
-    cfg = config("data=diabetes", "cost=squared_error", "architecture=linear", "optimiser=sgd",
+    cfg = untracked("data=diabetes", "cost=squared_error", "architecture=linear", "optimiser=sgd",
                  "optimiser.lr=0.01", "training.epochs=100")
     metrics = run_all(cfg, tmp_path)
-    assert set(metrics) == {"loss", "mse", "mae", "r2", "test_is_train"}
+    assert {k for k in metrics if k.startswith("test/")} == {"test/loss", "test/mse", "test/mae", "test/r2", "test/is_train"}
     splits, schema = split(cfg["data"], cfg["seed"])
     ts = schema["target_scaler"]
     ols = LinearRegression().fit(splits["train"].X, splits["train"].y)
     r2_ols = r2_score(original_target(splits["test"], schema), ols.predict(splits["test"].X) * ts["scale"] + ts["mean"])
-    assert metrics["r2"] == pytest.approx(r2_ols, abs=0.02)  # a linear net with squared error is least squares
+    assert metrics["test/r2"] == pytest.approx(r2_ols, abs=0.02)  # a linear net with squared error is least squares
     assert not (tmp_path / cfg["paths"]["figures"] / "confusion_matrix.png").exists()
 
 

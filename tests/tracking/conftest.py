@@ -10,10 +10,10 @@ import pytest
 
 @pytest.fixture(scope="session")
 def migrated_store(tmp_path_factory) -> Path:
-    from mlplab.tracking import ensure_store
+    from mlplab.tracking.mlflow import open_store
 
     db = tmp_path_factory.mktemp("store") / "mlflow.db"
-    ensure_store(f"sqlite:///{db}")
+    open_store(f"sqlite:///{db}", "test")
     return db
 
 

@@ -78,16 +78,13 @@ class Interval(Constraint):
         return float(v) if self.kind is float else v
 
 
-@dataclass(frozen=True)
 class Options(Constraint):
-    """One of a fixed set of values (names from a registry, usually)."""
-
-    values: tuple
-    optional: bool = False
+    """One of a set of values. A registry (a dict) is kept by reference, so names registered
+    after the constraint was written are valid too."""
 
     def __init__(self, values: Iterable, optional: bool = False):
-        object.__setattr__(self, "values", tuple(values))
-        object.__setattr__(self, "optional", optional)
+        self.values = values if isinstance(values, Mapping) else tuple(values)
+        self.optional = optional
 
     def accepts(self, v) -> bool:
         return isinstance(v, (str, int, float, bool)) and v in self.values

@@ -1,0 +1,106 @@
+"""One run's life cycle, the same for every way a run starts (a DVC stage, a single run, a job of
+any sweep or launcher):
+
+    compose → validate → open the tracker → prepare / train / evaluate → write → log → close
+
+The config arrives validated (:func:`mlplab.config.validate` is pure and fast, so a bad value is
+reported before the store, MLflow or scikit-learn are touched). :func:`execute` opens the tracker,
+runs the stages it is given and always closes the run: FINISHED, FAILED with the reason, or
+KILLED on an interrupt. It returns a :class:`Result`; errors propagate to the entry point, which
+turns them into one line and an exit status (:mod:`mlplab.cli`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlplab import stages as stage
+from mlplab.cli import describe
+from mlplab.config import ConfigError, read_params, validate
+from mlplab.tracking import open_tracker
+
+STAGES = ("prepare", "train", "evaluate")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a run leaves: its outputs' folder, its metrics, its MLflow run, a tracking failure."""
+
+    out_dir: Path
+    metrics: dict = field(default_factory=dict)
+    run_id: str | None = None
+    tracking_failure: str | None = None
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        res = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def lineage(root: Path, overrides: list[str] = ()) -> dict[str, str]:
+    """Git commit and dirtiness of the project, the overrides, DVC's stage and experiment."""
+    tags = {"mlplab.overrides": " ".join(overrides)}
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit:
+        dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
+        tags.update({"mlplab.git_commit": commit, "mlflow.source.git.commit": commit, "mlplab.git_dirty": str(dirty).lower()})
+    for env, tag in (("DVC_STAGE", "mlplab.dvc_stage"), ("DVC_EXP_NAME", "mlplab.dvc_exp_name")):
+        if os.environ.get(env):
+            tags[tag] = os.environ[env]
+    return tags
+
+
+def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = "run", overrides: list[str] = (),
+            parent_id: str | None = None, resume_id: str | None = None) -> Result:
+    """Run ``stages`` of the validated ``cfg`` into ``out_dir``, tracked as configured."""
+    tracker = open_tracker(cfg["tracking"], root)
+    tracker.start(name, lineage(root, overrides), parent_id=parent_id, resume_id=resume_id)
+    try:
+        if resume_id is None:
+            tracker.log_config(cfg)
+        prepared = network = None
+        results: dict = {}
+        if "prepare" in stages:
+            prepared = stage.prepare(cfg, out_dir, tracker)
+        if "train" in stages:
+            network, results = stage.train(cfg, out_dir, tracker, prepared)
+        if "evaluate" in stages:
+            results = {**results, **stage.evaluate(cfg, out_dir, tracker, prepared, network)}
+    except KeyboardInterrupt as exc:
+        tracker.end("KILLED", describe(exc))
+        raise
+    except BaseException as exc:
+        tracker.end("FAILED", describe(exc))
+        raise
+    tracker.end("FINISHED")
+    return Result(Path(out_dir), results, tracker.run_id, tracker.failure)
+
+
+# -- DVC: one stage per process; train opens the run, evaluate completes it --------------------
+def dvc_stage(name: str, out_dir: Path, root: Path) -> Result:
+    """The DVC stage ``name`` on ``params.yaml`` in ``out_dir`` (DVC's workspace)."""
+    cfg = validate(read_params(out_dir / "params.yaml"))
+    run_file = out_dir / cfg["paths"]["run"]
+    if name == "prepare":  # the run starts with training; preparing is cached data work
+        return execute({**cfg, "tracking": {**cfg["tracking"], "enabled": False}}, out_dir, root, stages=("prepare",))
+    if name == "train":
+        run_file.unlink(missing_ok=True)
+        exp = os.environ.get("DVC_EXP_NAME")
+        result = execute(cfg, out_dir, root, stages=("train",), name=f"dvc exp {exp}" if exp else "dvc repro")
+        run_file.parent.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps({"run_id": result.run_id}, indent=2) + "\n")
+        return result
+    try:
+        run_id = json.loads(run_file.read_text())["run_id"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError("paths.run", f"{run_file} is missing or unreadable: run the train stage first") from None
+    if run_id is None:  # the train stage ran with tracking off
+        cfg = {**cfg, "tracking": {**cfg["tracking"], "enabled": False}}
+    return execute(cfg, out_dir, root, stages=("evaluate",), resume_id=run_id)
