@@ -63,7 +63,9 @@ def job(cfg) -> None:
         return
     sweep_dir = Path(hc.sweep.dir)
     parent = (sweep_dir / PARENT_FILE).read_text().strip() if (sweep_dir / PARENT_FILE).is_file() else None
-    record = {"overrides": overrides, "status": "ok", "error": None, "metrics": {}}
+    record = {"overrides": overrides, "status": "running", "error": None, "metrics": {}}
+    _write(out_dir, record)  # still "running" when the sweep ends: its process was stopped or lost
+    record["status"] = "ok"
     try:
         result = _run(cfg, out_dir, root, overrides, parent)
         from mlplab.metrics import numeric
@@ -137,22 +139,23 @@ class Sweep:
         results = {p.parent.name: json.loads(p.read_text()) for p in self.folder.glob(f"*/{RESULT_FILE}")}
         n = max([len(self.jobs or ()), *(int(k) + 1 for k in results if k.isdigit())])
         lines = [f"{'job':>4}  {'status':<9} {'accuracy/r2':>11} {'loss':>10}  overrides"]
-        failed = never = 0
+        counts = {"failed": 0, "cut short": 0, "never ran": 0}
         for i in range(n):
             r = results.get(str(i))
             if r is None:
-                never += 1
-                overrides = " ".join(self.jobs[i]) if self.jobs and i < len(self.jobs) else ""
-                lines.append(f"{i:>4}  {'never ran':<9} {'':>11} {'':>10}  {overrides}")
-                continue
+                overrides = self.jobs[i] if self.jobs and i < len(self.jobs) else []
+                r = {"status": "never ran", "overrides": overrides, "metrics": {}, "error": None}
+            state = {"running": "cut short", "killed": "cut short"}.get(r["status"], r["status"])
+            if state in counts:
+                counts[state] += 1
             m = r["metrics"]
             score, loss = m.get("test/accuracy", m.get("test/r2")), m.get("test/loss")
-            failed += r["status"] != "ok"
-            lines.append(f"{i:>4}  {r['status']:<9} {'' if score is None else f'{score:.4f}':>11} "
+            lines.append(f"{i:>4}  {state:<9} {'' if score is None else f'{score:.4f}':>11} "
                          f"{'' if loss is None else f'{loss:.4g}':>10}  {' '.join(r['overrides'])}"
                          + (f"\n      {r['error']}" if r["error"] else ""))
-        lines.append(f"sweep: {n} jobs, {failed} failed" + (f", {never} never ran" if never else "") + f" ({self.folder})")
-        return n, failed + never, "\n".join(lines)
+        lines.append(f"sweep: {n} jobs, " + ", ".join(f"{v} {k}" for k, v in counts.items() if v or k == "failed")
+                     + f" ({self.folder})")
+        return n, sum(counts.values()), "\n".join(lines)
 
     def close(self, status: str | None = None, reason: str | None = None) -> int:
         """Print the table, summarise the children into the parent and close it; return the

@@ -47,7 +47,7 @@ def test_repro_caches_exactly(repo_copy):
 
     metrics = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
     test = metrics[""]["data"]["metrics/test.json"]["data"]  # "" is the workspace
-    assert test["accuracy"] > 0.9
+    assert test["test/accuracy"] > 0.9
 
 
 def test_forced_repro_twice_gives_identical_files(repo_copy):
@@ -67,7 +67,7 @@ def test_exp_run_composes_overrides_with_hydra(repo_copy):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     assert params["optimiser"] == {"name": "sgd", "lr": 0.05, "weight_decay": 0.0, "clip_norm": None,
                                    "schedule": {"name": "constant"}}
-    assert json.loads((repo / "metrics/train.json").read_text())["epochs"] == 2
+    assert json.loads((repo / "metrics/train.json").read_text())["train/epochs"] == 2
     name = re.search(r"Ran experiment\(s\): (\S+)", res.stdout).group(1)
     assert name in dvc(repo, "exp", "list", "--name-only").stdout.split()
 

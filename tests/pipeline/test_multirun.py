@@ -22,7 +22,7 @@ def test_six_job_sweep(tmp_path, launcher):
     res, results = sweep(tmp_path, "nonlinearity=sigmoid,tanh,relu", "optimiser=sgd,adam", f"hydra/launcher={launcher}")
     assert res.returncode == 0, res.stderr
     assert sorted(results) == [str(i) for i in range(6)]
-    assert all(r["status"] == "ok" and 0 <= r["metrics"]["accuracy"] <= 1 for r in results.values())
+    assert all(r["status"] == "ok" and 0 <= r["metrics"]["test/accuracy"] <= 1 for r in results.values())
     assert {tuple(sorted(r["overrides"])) for r in results.values()} == {
         tuple(sorted(["experiment=smoke", f"nonlinearity={n}", f"optimiser={o}"]))
         for n in ("sigmoid", "tanh", "relu") for o in ("sgd", "adam")}

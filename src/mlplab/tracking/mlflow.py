@@ -44,6 +44,8 @@ from mlplab.tracking.store import StoreError, needs_creation, sqlite_path  # noq
 # Creating a store prints several INFO lines that would bury our one-line messages on stderr.
 for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.pyfunc", "mlflow.models"):
     logging.getLogger(_logger).setLevel(logging.WARNING)
+# A failed write is reported once, by the tracker, in one line; MLflow would log it again at length.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 PARENT_TAG = "mlflow.parentRunId"
 FAILURE_TAG = "mlplab.failure"
