@@ -27,7 +27,6 @@ def config(*overrides: str) -> dict:
 def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run a command the way a user would, with the project's virtual environment on PATH."""
     full_env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""), "MPLBACKEND": "Agg"}
-    full_env.pop("DVC_STAGE", None)
     full_env.update(env or {})
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 

@@ -126,3 +126,15 @@ def test_quiet_paths_never_import_mlflow():
             "validate(compose(['experiment=smoke']))\nassert 'mlflow' not in sys.modules")
     res = run([PYTHON, "-c", code], REPO)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.slow
+def test_the_store_belongs_to_the_project_not_the_current_folder(repo_copy, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"MLFLOW_TRACKING_URI": ""}  # the default store
+    res = run([PYTHON, str(repo_copy / "pipelines/train.py"), "experiment=smoke", "tracking.log_model=false",
+               f"hydra.run.dir={tmp_path}/run"], elsewhere, env=env)
+    assert res.returncode == 0, res.stderr
+    assert (repo_copy / "mlflow.db").is_file() and not (elsewhere / "mlflow.db").exists()
+    assert runs(f"sqlite:///{repo_copy / 'mlflow.db'}").status.tolist() == ["FINISHED"]
