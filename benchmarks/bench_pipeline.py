@@ -18,32 +18,39 @@ BIN = Path(sys.executable).parent
 SWEEP = ["nonlinearity=sigmoid,tanh,relu", "optimiser=sgd,adam"]
 
 
-def timed(cmd: list[str], repeats: int) -> list[float]:
+def timed(cmd: list[str], repeats: int, code: int = 0) -> list[float]:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True)
+        res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - t)
+        assert res.returncode == code, (cmd, res.returncode, res.stderr)
     return times
 
 
 def main() -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
+        train = [py, "pipelines/train.py"]
         cases = {
             "dvc repro (no-op)": (["dvc", "repro"], 5),
-            "python pipelines/train.py --help": ([py, "pipelines/train.py", "--help"], 5),
+            "python pipelines/train.py --help": ([*train, "--help"], 5),
+            "a bad value: optimiser.lr=-1 (exit 2)": ([*train, "optimiser.lr=-1"], 5, 2),
+            "a bad option: optimiser=lbfgs (exit 2)": ([*train, "optimiser=lbfgs"], 5, 2),
+            "an unknown key: +optimiser.betas=1 (exit 2)": ([*train, "+optimiser.betas=1"], 5, 2),
+            "a bad store: tracking.uri=file:///x (exit 2)": ([*train, "tracking.uri=file:///x"], 5, 2),
+            "experiment=smoke, one run, tracked": ([*train, "experiment=smoke", f"hydra.run.dir={tmp}/smoke"], 3),
             "6-job smoke multirun, basic launcher": (
                 [py, "pipelines/train.py", "-m", "experiment=smoke", *SWEEP, f"hydra.sweep.dir={tmp}/basic"], 3),
             "6-job smoke multirun, joblib launcher": (
                 [py, "pipelines/train.py", "-m", "experiment=smoke", *SWEEP, "hydra/launcher=joblib",
                  f"hydra.sweep.dir={tmp}/joblib"], 3),
         }
-        print(f"{'command':<42} {'median':>8} {'min':>8}  (seconds, n runs)")
-        for name, (cmd, n) in cases.items():
-            t = timed(cmd, n)
-            print(f"{name:<42} {statistics.median(t):>8.2f} {min(t):>8.2f}  (n={n})")
+        print(f"{'command':<46} {'median':>8} {'max':>8}  (seconds, n runs)")
+        for name, (cmd, n, *code) in cases.items():
+            t = timed(cmd, n, *code)
+            print(f"{name:<46} {statistics.median(t):>8.2f} {max(t):>8.2f}  (n={n})")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Compose and validate an experiment config, once, at the edge, before anything heavy happens.
+"""Compose and validate a run's config, once, at the edge, before anything heavy happens.
 
 The config comes from Hydra (``conf/``) or from DVC's ``params.yaml``; both are plain mappings
 here. :func:`validate` returns a resolved plain ``dict`` with defaults filled in, or raises
@@ -183,9 +183,10 @@ def _section(name: str, given, spec: dict) -> dict:
     if not isinstance(given, Mapping):
         raise ConfigError(name, "missing section (a mapping)")
     prefix = f"{name}." if name else ""
+    valid = {*spec, *(SECTIONS if not name else ())}
     for k in given:
-        if k not in spec:
-            raise ConfigError(f"{prefix}{k}", f"unknown key; valid: {', '.join(sorted(spec))}")
+        if k not in valid:
+            raise ConfigError(f"{prefix}{k}", f"unknown key; valid: {', '.join(sorted(valid))}")
     out = {}
     for k, (constraint, default) in spec.items():
         if k in given:

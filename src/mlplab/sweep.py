@@ -90,9 +90,11 @@ def job(cfg) -> None:
 
 def _run(cfg, out_dir: Path, root: Path, overrides: list[str], parent: str | None):
     from mlplab.config import validate
+
+    cfg = validate(cfg)  # before anything else is imported or opened
     from mlplab.run import execute
 
-    return execute(validate(cfg), out_dir, root, name=" ".join(overrides) or "run", overrides=overrides,
+    return execute(cfg, out_dir, root, name=" ".join(overrides) or "run", overrides=overrides,
                    parent_id=parent)
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 DB_FILE = "mlflow.db"
@@ -105,6 +103,9 @@ def needs_creation(path: Path) -> bool:
 
 def probe(uri: str, key: str) -> None:
     """Ask the server's ``/health`` once, for at most :data:`PROBE_TIMEOUT_S` seconds."""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S) as reply:
             reply.read()
