@@ -5,4 +5,4 @@ from pathlib import Path
 from mlplab.cli import stage_main
 
 if __name__ == "__main__":
-    stage_main("evaluate", Path(__file__).resolve().parents[1])
+    stage_main("evaluate", Path(__file__).resolve().parents[1] / "conf")

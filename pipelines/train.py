@@ -16,10 +16,10 @@ from pathlib import Path
 
 import hydra
 
-ROOT = Path(__file__).resolve().parents[1]
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONF), config_name="config", version_base="1.3")
 def job(cfg) -> None:
     from mlplab.sweep import job as run_job
 
@@ -30,6 +30,6 @@ if __name__ == "__main__":
     from mlplab.cli import hydra_main, stage_main
 
     if sys.argv[1:] == ["--params"]:
-        stage_main("train", ROOT)
+        stage_main("train", CONF)
     else:
         hydra_main(job)

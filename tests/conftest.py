@@ -19,6 +19,13 @@ PYTHON = sys.executable
 BIN = str(Path(sys.executable).parent)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_test_writes_the_project_store(tmp_path_factory):
+    """Runs that name no store of their own go to one for the session, never the project's mlflow.db
+    (a test that wants the default store passes ``MLFLOW_TRACKING_URI=""``)."""
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('session-store') / 'mlflow.db'}"
+
+
 def config(*overrides: str) -> dict:
     """The real composition of conf/ with overrides, validated."""
     return validate(compose(list(overrides)))

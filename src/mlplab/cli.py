@@ -83,14 +83,16 @@ def interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def stage_main(name: str, root: Path) -> None:
-    """``python pipelines/<stage>.py``: one DVC stage on ``params.yaml`` in the current folder."""
+def stage_main(name: str, conf_dir: Path) -> None:
+    """``python pipelines/<stage>.py``: one DVC stage on ``params.yaml`` in the current folder (DVC's
+    workspace: the project, or the temporary copy a queued experiment runs in)."""
     interrupt_on_sigterm()
     prog = f"mlplab {name}"
     try:
+        from mlplab.config import project_root
         from mlplab.run import dvc_stage
 
-        result = dvc_stage(name, Path.cwd(), root)
+        result = dvc_stage(name, Path.cwd(), project_root(conf_dir))
     except user_errors() + (KeyboardInterrupt,) as exc:
         fail(prog, exc)
     if result.tracking_failure:

@@ -132,3 +132,11 @@ def test_bad_arguments(kwargs, message):
     args = {"optimiser": get_optimiser("sgd", lr=1.0), "epochs": 1, "rng": 0, **kwargs}
     with pytest.raises(ValueError, match=message):
         fit(net, XOR_X, XOR_Y, **args)
+
+
+def test_history_prints_in_one_short_line():
+    X, Y = np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), np.array([[0], [1], [1], [0]])
+    net = Network([2, 2, 1], ["sigmoid", "sigmoid"], "binary_cross_entropy", init="normal", rng=1)
+    h = fit(net, X, Y, optimiser=get_optimiser("sgd", lr=1.0), epochs=2000, rng=1)
+    text = repr(h)
+    assert text.startswith("History(epochs=2000, steps=2000, train_loss=") and "\n" not in text and len(text) < 150

@@ -8,12 +8,13 @@ import pytest
 import yaml
 
 from tests.conftest import run
+from tests.tracking.conftest import runs
 
 pytestmark = pytest.mark.slow
 
 
-def dvc(repo, *args, ok=True):
-    res = run(["dvc", *args], repo)
+def dvc(repo, *args, ok=True, env=None):
+    res = run(["dvc", *args], repo, env=env)
     if ok:
         assert res.returncode == 0, res.stdout + res.stderr
     return res
@@ -86,9 +87,9 @@ def test_plots_and_metrics_are_declared(repo_copy, tmp_path):
 
 
 def test_queued_sweep_runs_every_experiment(repo_copy):
-    repo = repo_copy
-    dvc(repo, "exp", "run", "--queue", "-S", "nonlinearity=sigmoid,tanh", "-S", "training.epochs=2")
-    dvc(repo, "queue", "start")
+    repo, default_store = repo_copy, {"MLFLOW_TRACKING_URI": ""}
+    dvc(repo, "exp", "run", "--queue", "-S", "nonlinearity=sigmoid,tanh", "-S", "training.epochs=2", env=default_store)
+    dvc(repo, "queue", "start", env=default_store)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         status = dvc(repo, "queue", "status").stdout
@@ -100,3 +101,8 @@ def test_queued_sweep_runs_every_experiment(repo_copy):
     experiments = [e for entry in shown for e in entry.get("experiments") or []]
     hidden = [e["revs"][0]["data"]["params"]["params.yaml"]["data"]["nonlinearity"]["hidden"] for e in experiments]
     assert sorted(hidden) == ["sigmoid", "tanh"], json.dumps(shown)[:2000]
+    # each ran in a temporary copy of the project, but its MLflow run is in the project's store
+    names = {e["revs"][0]["name"] for e in experiments}
+    table = runs(f"sqlite:///{repo / 'mlflow.db'}")
+    assert sorted(table["tags.mlflow.runName"]) == sorted(f"dvc exp {n}" for n in names)
+    assert (table.status == "FINISHED").all()

@@ -70,6 +70,14 @@ class History:
     stopped_early: bool = False
     steps: int = 0
 
+    def __repr__(self) -> str:
+        """One line, however long the fit: the lists are summarised, not printed."""
+        last = [f"{name}={values[-1]:.4g}" for name, values in
+                (("train_loss", self.train_loss), ("val_loss", self.val_loss), ("val_accuracy", self.val_accuracy))
+                if values]
+        return (f"History(epochs={len(self.train_loss)}, steps={self.steps}, {', '.join(last)}"
+                f"{', ' if last else ''}best_epoch={self.best_epoch}, stopped_early={self.stopped_early})")
+
 
 class Callback:
     """Receives training events; override what you need."""
