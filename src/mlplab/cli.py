@@ -51,12 +51,7 @@ def describe(exc: BaseException) -> str:
         return f"interrupted ({_signal_name(exc)})"
     if isinstance(exc, ConfigError):
         return f"invalid config: {exc}"
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if "Config search path:" in lines:  # Hydra's missing option: the options, not its search path
-        lines = lines[:lines.index("Config search path:")]
-        if len(lines) > 2:
-            lines = [lines[0], f"{lines[1].rstrip(':')}: {', '.join(lines[2:])}"]
-    text = "; ".join(lines)
+    text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
     if not isinstance(exc, user_errors()):
         text = f"{type(exc).__name__}: {text}"
     return f"error: {text}"
@@ -66,6 +61,34 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED[_signal_name(exc)]
     return 2 if isinstance(exc, _usage_errors()) else 1
+
+
+def from_hydra(exc: BaseException, overrides: list[str]) -> BaseException:
+    """Hydra's composition errors in our words: a :class:`~mlplab.config.ConfigError` naming the key
+    and what is valid (Hydra would suggest ``+key=…``, which only moves the error)."""
+    import re
+
+    from mlplab.config import ConfigError, compose
+
+    text = str(exc)
+    missing = re.match(r"In '[^']*': Could not find '([^']+)/([^']+)'", text)
+    if missing:
+        group, option = missing.groups()
+        options = re.findall(r"^\t(\S+)$", text, flags=re.M)
+        return ConfigError(group.replace("/", "."), f"no option {option!r}; valid: {', '.join(options)}")
+    unknown = re.match(r"Could not override '([^']+)'", text)
+    if unknown:
+        key = unknown.group(1)
+        section, _, name = key.rpartition(".")
+        others = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+        try:
+            node = compose(others)
+            for part in filter(None, section.split(".")):
+                node = node[part]
+            return ConfigError(key, f"unknown key; valid: {', '.join(sorted(node))}")
+        except Exception:  # the rest does not compose either: Hydra's own words then
+            return exc
+    return exc
 
 
 def fail(prog: str, exc: BaseException) -> None:
@@ -113,6 +136,10 @@ def hydra_main(job: Callable[[], None]) -> None:
         raise
     except (KeyboardInterrupt, Exception) as exc:
         sweep.abort(exc)
+        from hydra.errors import HydraException
+
+        if isinstance(exc, HydraException):
+            exc = from_hydra(exc, [a for a in sys.argv[1:] if not a.startswith("-")])
         if isinstance(exc, (*user_errors(), KeyboardInterrupt)) or sweep.is_lost_worker(exc):
             fail("mlplab", exc)
         raise
