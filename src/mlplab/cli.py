@@ -118,6 +118,7 @@ def stage_main(name: str, conf_dir: Path) -> None:
         result = dvc_stage(name, Path.cwd(), project_root(conf_dir))
     except user_errors() + (KeyboardInterrupt,) as exc:
         fail(prog, exc)
+    print(result.summary(), flush=True)
     if result.tracking_failure:
         print(f"{prog}: tracking failed ({result.tracking_failure}); the outputs are written", file=sys.stderr)
         raise SystemExit(1)

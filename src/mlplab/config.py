@@ -29,7 +29,7 @@ CONF = "conf"
 CONF_DIR = Path(__file__).resolve().parents[2] / CONF
 PARAMS_FILE = "params.yaml"
 REQUIRED = inspect.Parameter.empty
-PATHS = ("prepared", "model", "train_metrics", "test_metrics", "history", "predictions", "figures", "run")
+PATHS = ("prepared", "model", "train_metrics", "test_metrics", "report", "history", "predictions", "figures", "run")
 
 #: The fixed part of the table. Section → key → constraint; every key here is required.
 FIXED: dict[str, dict[str, Constraint]] = {

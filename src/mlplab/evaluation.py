@@ -29,20 +29,23 @@ def original_target(split: Split, schema: dict) -> np.ndarray:
     return split.y * ts["scale"] + ts["mean"] if ts else split.y
 
 
-def evaluate(network: Network, split: Split, schema: dict, pred: np.ndarray) -> tuple[dict, list | None]:
-    """``test/…`` scores (loss plus accuracy, macro F1 and per-class precision/recall/F1, or
-    MSE/MAE/R²) and the confusion matrix (``None`` for a regression), for ``pred`` = :func:`predictions`."""
+def evaluate(network: Network, split: Split, schema: dict, pred: np.ndarray) -> tuple[dict, dict]:
+    """``(scores, report)`` for ``pred`` = :func:`predictions`: the scalar ``test/…`` scores (loss plus
+    accuracy and macro F1, or MSE/MAE/R²), and the per-class precision/recall/F1 (``test/f1/<class>``, …)
+    with the confusion matrix (empty for a regression)."""
     from sklearn import metrics as skm
 
     loss = network.loss(split.X, targets(split, schema, network))
     if schema["task"] == "regression":
         y = original_target(split, schema)
         return metrics.test({"loss": loss, "mse": float(skm.mean_squared_error(y, pred)),
-                             "mae": float(skm.mean_absolute_error(y, pred)), "r2": float(skm.r2_score(y, pred))}), None
+                             "mae": float(skm.mean_absolute_error(y, pred)), "r2": float(skm.r2_score(y, pred))}), {}
     classes = [str(c) for c in schema["classes"]]
     labels = list(range(len(classes)))
     precision, recall, f1, _ = skm.precision_recall_fscore_support(split.y, pred, labels=labels, zero_division=0)
     scores = {"loss": loss, "accuracy": float(skm.accuracy_score(split.y, pred)), "macro_f1": float(np.mean(f1))}
     per_class = {c: {"precision": float(p), "recall": float(r), "f1": float(f)}
                  for c, p, r, f in zip(classes, precision, recall, f1)}
-    return metrics.test(scores, per_class), skm.confusion_matrix(split.y, pred, labels=labels).tolist()
+    report = {**metrics.test({}, per_class), "classes": classes,
+              "confusion_matrix": skm.confusion_matrix(split.y, pred, labels=labels).tolist()}
+    return metrics.test(scores), report

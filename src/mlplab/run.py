@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,15 @@ class Result:
     metrics: dict = field(default_factory=dict)
     run_id: str | None = None
     tracking_failure: str | None = None
+    url: str | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line: the main metrics, the outputs' folder, the MLflow run and where to see it."""
+        shown = [k for k in ("test/accuracy", "test/r2", "test/loss", "val/accuracy", "train/loss") if k in self.metrics][:3]
+        scores = ", ".join(f"{k} {self.metrics[k]:.4g}" for k in shown)
+        run = f"; MLflow run {self.run_id}" + (f" at {self.url}" if self.url else "") if self.run_id else ""
+        return f"mlplab: done in {self.seconds:.1f} s: {scores or 'no metrics'}; outputs in {self.out_dir}{run}"
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -60,6 +70,7 @@ def lineage(root: Path, overrides: list[str] = ()) -> dict[str, str]:
 def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = "run", overrides: list[str] = (),
             parent_id: str | None = None, resume_id: str | None = None) -> Result:
     """Run ``stages`` of the validated ``cfg`` into ``out_dir``, tracked as configured."""
+    started = time.monotonic()
     tracker = open_tracker(cfg["tracking"], root)
     tracker.start(name, lineage(root, overrides), parent_id=parent_id, resume_id=resume_id)
     try:
@@ -80,7 +91,7 @@ def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = 
         tracker.end("FAILED", describe(exc))
         raise
     tracker.end("FINISHED")
-    return Result(Path(out_dir), results, tracker.run_id, tracker.failure)
+    return Result(Path(out_dir), results, tracker.run_id, tracker.failure, tracker.url, time.monotonic() - started)
 
 
 # -- DVC: one stage per process; train opens the run, evaluate completes it --------------------

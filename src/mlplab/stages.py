@@ -42,11 +42,16 @@ def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None)
 
     from mlplab.model import Reporter
     from mlplab.model import train as fit_network
+    from mlplab.progress import Progress
 
     folder = path(out_dir, cfg, "prepared", is_dir=True)
     splits, schema = prepared or data.read(folder)
     tracker.set_tags({"mlplab.data_hash": data.data_hash(folder)})
-    network, history, recorder = fit_network(cfg, splits, schema, callbacks=(Reporter(tracker.log_metrics),))
+    progress = Progress(cfg["training"]["epochs"])
+    try:
+        network, history, recorder = fit_network(cfg, splits, schema, callbacks=(Reporter(tracker.log_metrics), progress))
+    finally:
+        progress.close()
     model = save(network, path(out_dir, cfg, "model"))
     summary = metrics.training(history)
     _write_json(path(out_dir, cfg, "train_metrics"), summary)
@@ -74,16 +79,17 @@ def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=No
     network = network or load(path(out_dir, cfg, "model"))
     test = splits["test"]
     pred = predictions(network, test, schema)
-    scores, confusion = test_scores(network, test, schema, pred)
-    scores["test/is_train"] = bool(schema["test_is_train"])
-    _write_json(path(out_dir, cfg, "test_metrics"), scores)
+    scores, report = test_scores(network, test, schema, pred)
+    report["test_is_train"] = bool(schema["test_is_train"])
+    _write_json(path(out_dir, cfg, "test_metrics"), scores)  # scalars only: what `dvc metrics show` lists
+    _write_json(path(out_dir, cfg, "report"), report)
     figures = path(out_dir, cfg, "figures", is_dir=True)
     for old in figures.glob("*.png"):  # a figure that no longer applies must not linger
         old.unlink()
     if schema["task"] == "classification":
         classes = [str(c) for c in schema["classes"]]
         table = pd.DataFrame({"actual": [classes[i] for i in test.y], "predicted": [classes[i] for i in pred]})
-        plots.confusion(confusion, classes, figures / "confusion_matrix.png")
+        plots.confusion(report["confusion_matrix"], classes, figures / "confusion_matrix.png")
         if test.X.shape[1] == 2:
             plots.decision_boundary(network, test, schema, figures / "decision_boundary.png")
     else:
@@ -92,8 +98,9 @@ def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=No
     history = pd.read_csv(path(out_dir, cfg, "history"))
     plots.loss_curves(history, figures / "loss.png")
     plots.gradient_norms(history, figures / "grad_norms.png")
-    tracker.log_metrics(metrics.numeric(scores), 0)
+    tracker.log_metrics(metrics.numeric({**scores, **report}), 0)
     tracker.log_artifact(figures, "figures")
     tracker.log_artifact(path(out_dir, cfg, "predictions"), "tables")
     tracker.log_artifact(path(out_dir, cfg, "test_metrics"), "tables")
-    return scores
+    tracker.log_artifact(path(out_dir, cfg, "report"), "tables")
+    return {**scores, "test/is_train": report["test_is_train"]}

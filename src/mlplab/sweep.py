@@ -14,6 +14,7 @@ calls :func:`abort`: the parent and every child still RUNNING are closed with th
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ RESULT_FILE = "result.json"
 PARENT_FILE = "mlflow_parent_run_id"
 JOBS_FILE = "jobs.json"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+LOG = logging.getLogger("mlplab")  # Hydra sends it to the console and to the job's log
 
 
 def task_overrides(hydra_cfg) -> list[str]:
@@ -55,8 +57,7 @@ def job(cfg) -> None:
             result = _run(cfg, out_dir, root, overrides, None)
         except user_errors() as exc:
             fail("mlplab", exc)
-        print(f"mlplab: done: {_scores(result.metrics)}; outputs in {out_dir}"
-              + (f"; MLflow run {result.run_id}" if result.run_id else ""), flush=True)
+        LOG.info(result.summary())
         if result.tracking_failure:
             print(f"mlplab: tracking failed ({result.tracking_failure}); the outputs are written", file=sys.stderr)
             raise SystemExit(1)
@@ -70,6 +71,7 @@ def job(cfg) -> None:
         result = _run(cfg, out_dir, root, overrides, parent)
         from mlplab.metrics import numeric
 
+        LOG.info(result.summary())
         record["metrics"] = numeric(result.metrics)
         if result.tracking_failure:
             record["error"] = f"tracking failed ({result.tracking_failure})"
@@ -101,11 +103,6 @@ def _run(cfg, out_dir: Path, root: Path, overrides: list[str], parent: str | Non
 def _write(out_dir: Path, record: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RESULT_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-
-
-def _scores(metrics: dict) -> str:
-    keys = ("test/accuracy", "test/r2", "test/loss")
-    return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics) or "no test metrics"
 
 
 # -- the sweep --------------------------------------------------------------------------------

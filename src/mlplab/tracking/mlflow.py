@@ -54,6 +54,8 @@ PACKAGE = Path(__file__).resolve().parents[1]
 #: Metric points buffered before a write even inside ``tracking.flush_every_s``: SQLite writes about
 #: 4,000 a second here, so an interrupted run's last write stays around a second.
 MAX_BUFFER = 4000
+#: Where ``make ui`` serves a local store.
+UI_ADDRESS = "http://127.0.0.1:5000"
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -104,14 +106,21 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     return None if path is None else str(path.parent / "mlartifacts" / experiment)
 
 
+#: MLflow 3 opens an experiment of this kind on its runs table, not on the GenAI overview.
+KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(client: MlflowClient, name: str) -> str:
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
-    except mlflow.exceptions.MlflowException:  # created by a parallel job meanwhile
-        return client.get_experiment_by_name(name).experiment_id
+    if exp is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name), tags=KIND)
+        except mlflow.exceptions.MlflowException:  # created by a parallel job meanwhile
+            exp = client.get_experiment_by_name(name)
+    for k, v in KIND.items():
+        if exp.tags.get(k) != v:
+            client.set_experiment_tag(exp.experiment_id, k, v)
+    return exp.experiment_id
 
 
 def _process_start(pid: int) -> float | None:
@@ -332,7 +341,11 @@ class MlflowTracker(Tracker):
 
     @property
     def url(self) -> str | None:
-        return f"{self.uri} run {self.run_id}" if self.run_id else None
+        """The run's page in the MLflow UI: the tracking server's, or ``make ui``'s for a SQLite store."""
+        if self.run_id is None:
+            return None
+        base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else UI_ADDRESS
+        return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
 
     # -- a sweep's parent ------------------------------------------------------------------
     def children(self):
