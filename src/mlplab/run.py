@@ -43,7 +43,7 @@ class Result:
         shown = [k for k in ("test/accuracy", "test/r2", "test/loss", "val/accuracy", "train/loss") if k in self.metrics][:3]
         scores = ", ".join(f"{k} {self.metrics[k]:.4g}" for k in shown)
         run = f"; MLflow run {self.run_id}" + (f" at {self.url}" if self.url else "") if self.run_id else ""
-        return f"mlplab: done in {self.seconds:.1f} s: {scores or 'no metrics'}; outputs in {self.out_dir}{run}"
+        return f"mlplab: done in {self.seconds:.1f} s{': ' + scores if scores else ''}; outputs in {self.out_dir}{run}"
 
 
 def _git(root: Path, *args: str) -> str | None:

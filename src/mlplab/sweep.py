@@ -156,15 +156,41 @@ class Sweep:
                      + f" ({self.folder})")
         return n, sum(counts.values()), "\n".join(lines)
 
+    def across_seeds(self) -> str | None:
+        """Mean ± standard deviation and n of the objective for each configuration, across the
+        ``seed=…`` values of the sweep (``None`` when the sweep does not vary the seed)."""
+        import pandas as pd
+
+        objective = self.settings["objective"]
+        rows = []
+        for p in self.folder.glob(f"*/{RESULT_FILE}"):
+            r = json.loads(p.read_text())
+            seeds = [o for o in r["overrides"] if o.split("=", 1)[0].lstrip("+") == "seed"]
+            if seeds and r["status"] == "ok" and objective in r["metrics"]:
+                rows.append({"configuration": " ".join(o for o in r["overrides"] if o not in seeds) or "(defaults)",
+                             objective: r["metrics"][objective]})
+        if not rows:
+            return None
+        table = pd.DataFrame(rows).groupby("configuration", sort=False)[objective].agg(["mean", "std", "count"])
+        table = table.sort_values("mean", ascending=self.settings["objective_mode"] == "min")
+        lines = [f"{objective} across seeds (mean ± sd, n):"]
+        lines += [f"  {row['mean']:.4f} ± {0.0 if pd.isna(row['std']) else row['std']:.4f}  n={int(row['count'])}  {c}"
+                  for c, row in table.iterrows()]
+        return "\n".join(lines)
+
     def close(self, status: str | None = None, reason: str | None = None) -> int:
         """Print the table, summarise the children into the parent and close it; return the
         number of jobs that failed or never ran. ``status``: the sweep was cut short."""
         n, failed, table = self.table()
+        seeds = self.across_seeds()
+        if seeds:
+            table = f"{table}\n{seeds}"
         print(table, flush=True)
         parent = self.parent
         if status is not None:
             parent.close_children(status, f"the sweep was cut short: {reason}")
         parent.log_text(table, "sweep/summary.txt")
+        parent.set_tags({"mlflow.note.content": f"```\n{table}\n```"})  # the run's description in the UI
         summary = {"sweep/jobs": n, "sweep/failed": failed}
         children = parent.children()
         if children is not None and len(children):
@@ -177,7 +203,9 @@ class Sweep:
             keep = ["run_id", "tags.mlflow.runName", "status"] + sorted(
                 c for c in children if c.startswith(("params.", "metrics.test/", "metrics.val/")) and
                 (not c.startswith("params.") or children[c].nunique(dropna=False) > 1))
-            ordered = children[[c for c in keep if c in children]].sort_values("tags.mlflow.runName")
+            ordered = children[[c for c in keep if c in children]]
+            ordered = (ordered.sort_values([column, "tags.mlflow.runName"], ascending=[mode == "min", True])
+                       if column in ordered else ordered.sort_values("tags.mlflow.runName"))  # best first
             parent.log_text(ordered.to_csv(index=False), "sweep/children.csv")
             parent.log_text(ordered.to_markdown(index=False), "sweep/children.md")
         parent.log_metrics(summary, 0)

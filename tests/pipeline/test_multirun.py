@@ -45,3 +45,19 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path):
     assert results["1"]["error"] == "invalid config: optimiser.lr: must be a number > 0, got -1"
     assert "training diverged: non-finite" in results["2"]["error"]
     assert "sweep: 3 jobs, 2 failed" in res.stdout
+
+
+def test_a_sweep_over_seeds_reports_mean_and_spread(tmp_path):
+    res, results = sweep(tmp_path, "seed=0,1", "nonlinearity=relu,tanh", "tracking=off")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    at = lines.index("test/accuracy across seeds (mean ± sd, n):")
+    groups = lines[at + 1:at + 3]
+    import numpy as np
+
+    for sigma in ("relu", "tanh"):
+        [line] = [g for g in groups if g.endswith(f"experiment=smoke nonlinearity={sigma} tracking=off")]
+        scores = [r["metrics"]["test/accuracy"] for r in results.values() if f"nonlinearity={sigma}" in r["overrides"]]
+        assert line.strip().startswith(f"{np.mean(scores):.4f} ± {np.std(scores, ddof=1):.4f}  n=2")
+    means = [float(g.split()[0]) for g in groups]
+    assert means == sorted(means, reverse=True)  # best configuration first

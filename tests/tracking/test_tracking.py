@@ -138,3 +138,16 @@ def test_the_store_belongs_to_the_project_not_the_current_folder(repo_copy, tmp_
     assert res.returncode == 0, res.stderr
     assert (repo_copy / "mlflow.db").is_file() and not (elsewhere / "mlflow.db").exists()
     assert runs(f"sqlite:///{repo_copy / 'mlflow.db'}").status.tolist() == ["FINISHED"]
+
+
+@pytest.mark.slow
+def test_a_run_ends_with_one_summary_line(store, tmp_path):
+    res = run([PYTHON, str(REPO / "pipelines/train.py"), "experiment=smoke", "tracking.log_model=false",
+               f"hydra.run.dir={tmp_path}/run"], REPO, env={"MLFLOW_TRACKING_URI": store})
+    assert res.returncode == 0, res.stderr
+    run_id = _only_run(store).info.run_id
+    [line] = [line for line in res.stdout.splitlines() if line.startswith("mlplab: done")]
+    assert f"test/accuracy " in line and f"outputs in {tmp_path}/run" in line
+    assert line.endswith(f"MLflow run {run_id} at http://127.0.0.1:5000/#/experiments/1/runs/{run_id}")
+    log = (tmp_path / "run/train.log").read_text()
+    assert line in log and "epoch 3: train/loss " in log  # the same lines in Hydra's job log
