@@ -22,7 +22,7 @@ from typing import Any
 from mlplab.core import COSTS, FIT_CONSTRAINTS, INITIALISERS, NONLINEARITIES, OPTIMISERS, SCHEDULES, Network, fit
 from mlplab.core.constraints import Boolean, Constraint, Interval, ListOf, Options, Text, constraints_of
 from mlplab.core.network import DTYPES
-from mlplab.data import COMMON, DATASETS
+from mlplab.data import COMMON, DATASETS, task_of
 
 CONF = "conf"
 #: The ``conf/`` of the project this package was installed from (an editable install).
@@ -44,7 +44,7 @@ FIXED: dict[str, dict[str, Constraint]] = {
         "hidden": Options(n for n, c in NONLINEARITIES.items() if c.hidden_ok),
         "output": Options([*NONLINEARITIES, "auto"]),
     },
-    "cost": {"name": Options(COSTS)},
+    "cost": {"name": Options([*COSTS, "auto"])},
     "training": FIT_CONSTRAINTS,
     "tracking": {
         "enabled": Boolean(),
@@ -201,7 +201,8 @@ def _section(name: str, given, spec: dict) -> dict:
 # -- validating -------------------------------------------------------------------------------
 def validate(cfg) -> dict:
     """Check every key against :func:`table`; return a plain, resolved config with defaults filled
-    in and ``nonlinearity.output: auto`` replaced by the cost's own output nonlinearity."""
+    in, ``cost.name: auto`` replaced by the cost for the data's task and ``nonlinearity.output: auto``
+    by the cost's own output nonlinearity."""
     cfg = to_plain(cfg)
     cfg.pop("hydra", None)
     _no_missing(cfg)
@@ -224,6 +225,8 @@ def _across(cfg: dict) -> None:
     lr_min = opt["schedule"].get("lr_min")
     if lr_min is not None and lr_min >= opt["lr"]:
         raise ConfigError("optimiser.schedule.lr_min", f"must be below optimiser.lr ({opt['lr']}), got {lr_min}")
+    if cfg["cost"]["name"] == "auto":  # the data's task decides
+        cfg["cost"]["name"] = "squared_error" if task_of(data) == "regression" else "categorical_cross_entropy"
     if cfg["nonlinearity"]["output"] == "auto":
         cfg["nonlinearity"]["output"] = COSTS[cfg["cost"]["name"]].default_output
     arch = cfg["architecture"]

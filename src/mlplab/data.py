@@ -62,11 +62,13 @@ COMMON = {
 _BY_DEFAULT = {bool: Boolean(), int: Interval(int), float: Interval(float), str: Text()}
 
 
-def dataset(fn=None, /, **constraints: Constraint):
-    """Register a loader under its name; ``constraints`` bound its keyword parameters (those not
-    named are checked against the type of their default)."""
+def dataset(fn=None, /, loads: str = "classification", **constraints: Constraint):
+    """Register a loader under its name; ``loads`` is its task (a loader with a ``task`` parameter,
+    like ``csv``, is told instead); ``constraints`` bound its keyword parameters (those not named
+    are checked against the type of their default)."""
 
     def register(fn):
+        fn.task = loads
         fn.constraints = {}
         for p in inspect.signature(fn).parameters.values():
             if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
@@ -146,7 +148,7 @@ def _bundled(name: str, task: str):
 
     load.__name__ = name
     load.__doc__ = f"scikit-learn's bundled {name} data ({task})."
-    return dataset(load)
+    return dataset(load, loads=task)
 
 
 for _name, _task in [("digits", "classification"), ("iris", "classification"), ("wine", "classification"),
@@ -190,6 +192,15 @@ def parquet(seed: int, /, path: str, target: str, task: str = "classification", 
     return _read_table("read_parquet", seed, path, target, task, missing)
 
 
+def task_of(cfg: dict) -> str:
+    """``classification`` or ``regression``: the ``data.task`` of your own table, else the loader's."""
+    return cfg.get("task") or DATASETS[cfg["name"]].task
+
+
+#: A float target with more distinct values than this is not taken for classes.
+MAX_FLOAT_CLASSES = 20
+
+
 def load_table(cfg: dict, seed: int) -> Table:
     """Call the configured loader with its own keys from the validated ``data`` section."""
     loader = DATASETS[cfg["name"]]
@@ -222,6 +233,7 @@ def prepare(cfg: dict, seed: int) -> tuple[dict[str, Split], dict]:
     ``test_size`` and ``val_size`` are fractions of the whole; a size of 0 means no such split,
     in which case the test split *is* the training split (``schema["test_is_train"]``).
     """
+    import pandas as pd
     from sklearn.impute import SimpleImputer
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
@@ -236,7 +248,11 @@ def prepare(cfg: dict, seed: int) -> tuple[dict[str, Split], dict]:
         raise DataError(f"{where}: missing values in {cols}; set data.missing to one of mean, median, most_frequent to impute them")
     X = features.to_numpy(dtype=float)
     if table.task == "classification":
-        classes, y = np.unique(table.target.astype(str) if table.target.dtype == object else table.target, return_inverse=True)
+        target = table.target
+        if pd.api.types.is_float_dtype(target) and target.nunique() > MAX_FLOAT_CLASSES and (target % 1 != 0).any():
+            raise DataError(f"{where}: the target holds {target.nunique()} distinct fractional numbers, not classes: "
+                            "for a regression set data.task=regression")
+        classes, y = np.unique(target.astype(str) if target.dtype == object else target, return_inverse=True)
         if len(classes) < 2:
             raise DataError(f"{where}: the target has one class only ({classes[0]!r})")
         stratify = y

@@ -73,7 +73,7 @@ BAD = [
     (["training.epochs=1.5"], "training.epochs: must be an integer >= 1, got 1.5"),
     (["training.batch_size=0"], "training.batch_size: must be an integer >= 1 or null, got 0"),
     (["+optimiser.betas=[0.9,0.99]"], "optimiser.betas: unknown key; valid: beta1, beta2, clip_norm, eps, lr, name, schedule"),
-    (["cost.name=hinge"], "cost.name: must be one of binary_cross_entropy, categorical_cross_entropy, squared_error, got 'hinge'"),
+    (["cost.name=hinge"], "cost.name: must be one of auto, binary_cross_entropy, categorical_cross_entropy, squared_error, got 'hinge'"),
     (["nonlinearity.hidden=softmax"], "nonlinearity.hidden: must be one of elu, identity, leaky_relu, relu, sigmoid, softplus, tanh, got 'softmax'"),
     (["nonlinearity=leaky_relu", "nonlinearity.slope=-0.1"], r"nonlinearity.slope: must be a number in \[0, 1\), got -0.1"),
     (["data.test_size=0.6", "data.val_size=0.5"], "data.val_size: test_size \\+ val_size must be < 1, got 0.6 \\+ 0.5"),
@@ -119,9 +119,20 @@ def test_sizes_that_do_not_fit_the_data():
         from mlplab.data import prepare
 
         build_network(cfg, prepare(cfg["data"], 0)[1])
-    cfg = config("data=diabetes")
+    cfg = config("data=diabetes", "cost=categorical_cross_entropy")
     with pytest.raises(ConfigError, match="cost.name: cost 'categorical_cross_entropy' cannot learn a regression task"):
         build_network(cfg, {"name": "diabetes", "task": "regression", "feature_names": ["a"], "classes": None})
+
+
+@pytest.mark.parametrize("data, cost, output", [
+    (["data=diabetes"], "squared_error", "identity"),
+    (["data=digits"], "categorical_cross_entropy", "softmax"),
+    (["data=csv", "data.path=t.csv", "data.target=y", "data.task=regression"], "squared_error", "identity"),
+    (["data=diabetes", "cost=squared_error", "nonlinearity.output=tanh"], "squared_error", "tanh"),
+])
+def test_the_cost_and_output_follow_the_task_unless_set(data, cost, output):
+    cfg = config(*data)
+    assert (cfg["cost"]["name"], cfg["nonlinearity"]["output"]) == (cost, output)
 
 
 def test_softmax_on_one_output_unit():
@@ -130,6 +141,7 @@ def test_softmax_on_one_output_unit():
         build_network(cfg, {"name": "moons", "task": "classification", "feature_names": ["a", "b"], "classes": [0, 1]})
 
 
+@pytest.mark.slow  # a real process per case
 @pytest.mark.parametrize(
     "args, message",
     [

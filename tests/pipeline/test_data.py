@@ -124,3 +124,15 @@ def test_data_validation_imports_no_heavy_library():
             "assert not heavy, heavy")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_float_target_is_not_taken_for_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "prices.csv"
+    pd.DataFrame({"x": rng.normal(size=60), "price": rng.uniform(1, 100, size=60)}).to_csv(path, index=False)
+    cfg = {"name": "csv", "path": str(path), "target": "price", "missing": "error", **BASE}
+    with pytest.raises(DataError, match="the target holds 60 distinct fractional numbers, not classes: for a "
+                                        "regression set data.task=regression"):
+        prepare({**cfg, "task": "classification"}, seed=0)
+    splits, schema = prepare({**cfg, "task": "regression"}, seed=0)
+    assert schema["task"] == "regression" and schema["target_scaler"] is not None

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import PYTHON, REPO, run
 
+pytestmark = pytest.mark.slow  # a real process per case
 TRAIN = str(REPO / "pipelines/train.py")
 
 
@@ -80,7 +81,6 @@ def test_the_uri_setting_is_named(tmp_path):
     assert one_line(res).startswith("mlplab: error: tracking.uri: 'file:///x' is a file store")
 
 
-@pytest.mark.slow
 def test_a_server_that_never_answers_is_given_up_within_15_s(tmp_path):
     with socket.socket() as silent:  # accepts connections, never replies
         silent.bind(("127.0.0.1", 0))
