@@ -67,6 +67,32 @@ def lineage(root: Path, overrides: list[str] = ()) -> dict[str, str]:
     return tags
 
 
+def run_name(overrides: list[str], keep: set[str] | None = None) -> str:
+    """A run's name from its overrides (those whose key is in ``keep``, if given), a path shortened
+    to its file name: ``nonlinearity=tanh data.path=sales.csv``."""
+    parts = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if keep is not None and key.lstrip("+~") not in keep:
+            continue
+        if "/" in value and not value.startswith(("[", "{")):
+            value = Path(value).name
+        parts.append(f"{key}={value}")
+    return " ".join(parts) or "defaults"
+
+
+def changed(cfg: dict, default: dict, prefix: str = "") -> list[str]:
+    """``key=value`` for every value of ``cfg`` that differs from ``default`` (what ``-S`` changed)."""
+    out = []
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and isinstance(default.get(k), dict):
+            out += changed(v, default[k], key + ".")
+        elif default.get(k, object()) != v:
+            out.append(f"{key}={json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else v}")
+    return out
+
+
 def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = "run", overrides: list[str] = (),
             parent_id: str | None = None, resume_id: str | None = None) -> Result:
     """Run ``stages`` of the validated ``cfg`` into ``out_dir``, tracked as configured."""
@@ -102,9 +128,14 @@ def dvc_stage(name: str, out_dir: Path, root: Path) -> Result:
     if name == "prepare":  # the run starts with training; preparing is cached data work
         return execute({**cfg, "tracking": {**cfg["tracking"], "enabled": False}}, out_dir, root, stages=("prepare",))
     if name == "train":
+        from mlplab.config import compose
+
         run_file.unlink(missing_ok=True)
         exp = os.environ.get("DVC_EXP_NAME")
-        result = execute(cfg, out_dir, root, stages=("train",), name=f"dvc exp {exp}" if exp else "dvc repro")
+        overrides = changed(read_params(out_dir / "params.yaml"), compose(conf_dir=root / "conf"))
+        label = f"dvc exp {exp}" if exp else "dvc repro"
+        result = execute(cfg, out_dir, root, stages=("train",), overrides=overrides,
+                         name=f"{label}: {run_name(overrides)}" if overrides else label)
         run_file.parent.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps({"run_id": result.run_id}, indent=2) + "\n")
         return result

@@ -94,10 +94,24 @@ def _run(cfg, out_dir: Path, root: Path, overrides: list[str], parent: str | Non
     from mlplab.config import validate
 
     cfg = validate(cfg)  # before anything else is imported or opened
-    from mlplab.run import execute
+    from mlplab.run import execute, run_name
 
-    return execute(cfg, out_dir, root, name=" ".join(overrides) or "run", overrides=overrides,
-                   parent_id=parent)
+    return execute(cfg, out_dir, root, name=run_name(overrides, swept(out_dir.parent) if parent else None),
+                   overrides=overrides, parent_id=parent)
+
+
+def swept(folder: Path) -> set[str] | None:
+    """The keys a sweep varies (a child's name needs no more): from its planned jobs, if known."""
+    try:
+        jobs = json.loads((folder / JOBS_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for o in job:
+            key, _, value = o.partition("=")
+            values.setdefault(key.lstrip("+~"), set()).add(value)
+    return {k for k, v in values.items() if len(v) > 1} or None
 
 
 def _write(out_dir: Path, record: dict) -> None:
@@ -236,7 +250,7 @@ class SweepSummary(Callback):
         from omegaconf import OmegaConf
 
         from mlplab.config import project_root, tracking_section
-        from mlplab.run import lineage
+        from mlplab.run import lineage, run_name
         from mlplab.tracking import open_tracker
 
         jobs = planned_jobs(config.hydra)
@@ -248,7 +262,7 @@ class SweepSummary(Callback):
         root = project_root(conf_dir(config.hydra))
         overrides = task_overrides(config.hydra)
         parent = open_tracker(settings, root)
-        parent.start(" ".join(overrides) or "sweep", {"mlplab.sweep": "true", **lineage(root, overrides)})
+        parent.start(run_name(overrides), {"mlplab.sweep": "true", **lineage(root, overrides)})
         if parent.run_id:
             (folder / PARENT_FILE).write_text(parent.run_id + "\n")
         OPEN.append(Sweep(folder, jobs, parent, settings))

@@ -102,7 +102,8 @@ def test_queued_sweep_runs_every_experiment(repo_copy):
     hidden = [e["revs"][0]["data"]["params"]["params.yaml"]["data"]["nonlinearity"]["hidden"] for e in experiments]
     assert sorted(hidden) == ["sigmoid", "tanh"], json.dumps(shown)[:2000]
     # each ran in a temporary copy of the project, but its MLflow run is in the project's store
-    names = {e["revs"][0]["name"] for e in experiments}
+    names = [e["revs"][0]["name"] for e in experiments]
     table = runs(f"sqlite:///{repo / 'mlflow.db'}")
-    assert sorted(table["tags.mlflow.runName"]) == sorted(f"dvc exp {n}" for n in names)
+    assert sorted(table["tags.mlflow.runName"]) == sorted(  # named by DVC's name and what -S changed
+        f"dvc exp {n}: nonlinearity.hidden={h} training.epochs=2" for n, h in zip(names, hidden))
     assert (table.status == "FINISHED").all()

@@ -97,7 +97,8 @@ def test_dvc_stages_share_one_run(store, tmp_path):
     r = _only_run(store)
     assert r.info.run_id == record["run_id"] and r.info.status == "FINISHED"
     assert "test/accuracy" in r.data.metrics and "train/loss" in r.data.metrics
-    assert r.data.tags["mlflow.runName"] == "dvc repro"
+    assert r.data.tags["mlflow.runName"] == "dvc repro: data.name=moons training.epochs=2"
+    assert r.data.tags["mlplab.overrides"] == "data.name=moons training.epochs=2"
 
 
 def test_a_diverging_run_is_failed_and_keeps_its_metrics(store, tmp_path):
