@@ -38,6 +38,13 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: float = 600
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
+def committed_params() -> str:
+    """The committed ``params.yaml``: ``dvc exp run`` rewrites the working tree's, and following the
+    README must not turn the tests red."""
+    res = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=REPO, capture_output=True, text=True)
+    return res.stdout if res.returncode == 0 else (REPO / "params.yaml").read_text()
+
+
 def untracked(*overrides: str) -> dict:
     """:func:`config` with tracking off."""
     return config(*overrides, "tracking=off")

@@ -8,7 +8,7 @@ import pytest
 from mlplab.config import CONF_DIR, ConfigError, compose, optimiser_kwargs, validate
 from mlplab.core import get_optimiser
 from mlplab.model import build_network
-from tests.conftest import PYTHON, REPO, config, run
+from tests.conftest import PYTHON, REPO, committed_params, config, run
 
 GROUPS = ("architecture", "nonlinearity", "cost", "optimiser", "data", "experiment")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
@@ -171,7 +171,7 @@ def test_the_command_line_says_one_line_and_exits_2(args, message, tmp_path):
 
 
 def test_dvc_stage_reports_a_bad_params_file_in_one_line(tmp_path):
-    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text().replace("lr: 0.001", "lr: -0.001"))
+    (tmp_path / "params.yaml").write_text(committed_params().replace("lr: 0.001", "lr: -0.001"))
     res = run([PYTHON, str(REPO / "pipelines/train.py"), "--params"], tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip() == "mlplab train: invalid config: optimiser.lr: must be a number > 0, got -0.001"
@@ -191,6 +191,6 @@ def test_help_is_quick_and_imports_no_heavy_library():
 def test_params_yaml_is_the_default_composition():
     import yaml
 
-    committed = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert committed == compose(), "params.yaml drifted from conf/: run `python -m mlplab.params`"
+    committed = yaml.safe_load(committed_params())
+    assert committed == compose(), "the committed params.yaml drifted from conf/: run `python -m mlplab.params`"
     assert subprocess.run(["git", "diff", "--quiet", "--", "params.yaml"], cwd=REPO).returncode in (0, 1)

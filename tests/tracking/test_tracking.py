@@ -13,7 +13,7 @@ from mlplab.config import compose, validate
 from mlplab.core import DivergenceError, load
 from mlplab.run import dvc_stage, execute
 from mlplab.tracking.mlflow import flatten
-from tests.conftest import PYTHON, REPO, run
+from tests.conftest import PYTHON, REPO, committed_params, run
 from tests.tracking.conftest import runs
 
 
@@ -86,7 +86,7 @@ def test_the_logged_model_predicts_like_the_core(store, tmp_path):
 
 
 def test_dvc_stages_share_one_run(store, tmp_path):
-    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(committed_params()
                                           .replace("name: digits", "name: moons").replace("epochs: 30", "epochs: 2"))
     dvc_stage("prepare", tmp_path, REPO)
     assert len(runs(store)) == 0  # preparing is not a run
@@ -113,7 +113,7 @@ def test_a_diverging_run_is_failed_and_keeps_its_metrics(store, tmp_path):
 
 def test_tracking_off_touches_no_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'never.db'}")
-    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text().replace("enabled: true", "enabled: false")
+    (tmp_path / "params.yaml").write_text(committed_params().replace("enabled: true", "enabled: false")
                                           .replace("name: digits", "name: moons").replace("epochs: 30", "epochs: 2"))
     for stage in ("prepare", "train", "evaluate"):
         dvc_stage(stage, tmp_path, REPO)
