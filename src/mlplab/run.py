@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mlplab import stages as stage
 from mlplab.cli import describe
-from mlplab.config import ConfigError, read_params, validate
+from mlplab.config import read_params, validate
 from mlplab.tracking import open_tracker
 
 STAGES = ("prepare", "train", "evaluate")
@@ -122,7 +122,9 @@ def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = 
 
 # -- DVC: one stage per process; train opens the run, evaluate completes it --------------------
 def dvc_stage(name: str, out_dir: Path, root: Path) -> Result:
-    """The DVC stage ``name`` on ``params.yaml`` in ``out_dir`` (DVC's workspace)."""
+    """The DVC stage ``name`` on ``params.yaml`` in ``out_dir`` (DVC's workspace). The run's id passes
+    from train to evaluate in ``paths.run``, a file DVC does not track (a new id each time would
+    change ``dvc.lock`` on every reproduction)."""
     cfg = validate(read_params(out_dir / "params.yaml"))
     run_file = out_dir / cfg["paths"]["run"]
     if name == "prepare":  # the run starts with training; preparing is cached data work
@@ -142,7 +144,9 @@ def dvc_stage(name: str, out_dir: Path, root: Path) -> Result:
     try:
         run_id = json.loads(run_file.read_text())["run_id"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
-        raise ConfigError("paths.run", f"{run_file} is missing or unreadable: run the train stage first") from None
+        run_id = False  # training came from DVC's cache, not from this workspace: a run of its own
     if run_id is None:  # the train stage ran with tracking off
         cfg = {**cfg, "tracking": {**cfg["tracking"], "enabled": False}}
+    if run_id is False:
+        return execute(cfg, out_dir, root, stages=("evaluate",), name="dvc repro: evaluate")
     return execute(cfg, out_dir, root, stages=("evaluate",), resume_id=run_id)

@@ -151,7 +151,7 @@ class Sweep:
         """``(jobs, failed, table)``: one line per job, in order, the jobs that never ran included."""
         results = {p.parent.name: json.loads(p.read_text()) for p in self.folder.glob(f"*/{RESULT_FILE}")}
         n = max([len(self.jobs or ()), *(int(k) + 1 for k in results if k.isdigit())])
-        lines = [f"{'job':>4}  {'status':<9} {'accuracy/r2':>11} {'loss':>10}  overrides"]
+        lines = [f"{'job':>4}  {'status':<9} {'test acc/r2':>11} {'test loss':>10}  overrides"]
         counts = {"failed": 0, "cut short": 0, "never ran": 0}
         for i in range(n):
             r = results.get(str(i))
