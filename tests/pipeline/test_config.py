@@ -186,6 +186,7 @@ def test_help_is_quick_and_imports_no_heavy_library():
     res = run([PYTHON, "-c", code], REPO)
     assert res.returncode == 0, res.stderr
     assert "Powered by Hydra" in res.stdout
+    assert "training.patience        epochs without a better validation loss" in res.stdout  # what keys mean
 
 
 def test_params_yaml_is_the_default_composition():
