@@ -130,6 +130,10 @@ def hydra_main(job: Callable[[], None]) -> None:
     from mlplab import sweep
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; the printing is ours
+    # joblib's resource tracker (a process of its own) warns at exit when killed workers left it
+    # semaphores to clean up; it does clean them, and its two lines would follow our one line
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                          "ignore:resource_tracker:UserWarning"]))
     interrupt_on_sigterm()
     try:
         job()
