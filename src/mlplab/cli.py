@@ -68,7 +68,7 @@ def from_hydra(exc: BaseException, overrides: list[str]) -> BaseException:
     and what is valid (Hydra would suggest ``+key=…``, which only moves the error)."""
     import re
 
-    from mlplab.config import ConfigError, compose
+    from mlplab.config import ConfigError, compose, override_key
 
     text = str(exc)
     missing = re.match(r"In '[^']*': Could not find '([^']+)/([^']+)'", text)
@@ -80,7 +80,7 @@ def from_hydra(exc: BaseException, overrides: list[str]) -> BaseException:
     if unknown:
         key = unknown.group(1)
         section, _, name = key.rpartition(".")
-        others = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+        others = [o for o in overrides if override_key(o) != key]
         try:
             node = compose(others)
             for part in filter(None, section.split(".")):
@@ -118,7 +118,12 @@ def stage_main(name: str, conf_dir: Path) -> None:
         result = dvc_stage(name, Path.cwd(), project_root(conf_dir))
     except user_errors() + (KeyboardInterrupt,) as exc:
         fail(prog, exc)
-    print(result.summary(), flush=True)
+    finish(prog, result, print)
+
+
+def finish(prog: str, result, say: Callable[[str], None]) -> None:
+    """``say`` the run's summary line; a tracking failure is one more line and exit status 1."""
+    say(result.summary())
     if result.tracking_failure:
         print(f"{prog}: tracking failed ({result.tracking_failure}); the outputs are written", file=sys.stderr)
         raise SystemExit(1)

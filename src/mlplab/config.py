@@ -58,6 +58,8 @@ FIXED: dict[str, dict[str, Constraint]] = {
     },
     "paths": {k: Text() for k in PATHS},
 }
+
+
 class _Section(Constraint):
     def accepts(self, v) -> bool:
         return v is None or isinstance(v, Mapping)
@@ -83,6 +85,11 @@ def project_root(conf_dir: str | Path) -> Path:
     """The project a run belongs to: the folder holding the ``conf/`` that composed it. DVC runs
     a queued experiment in a temporary copy of the project and names the project in ``DVC_ROOT``."""
     return Path(os.environ.get("DVC_ROOT") or Path(conf_dir).parent).resolve()
+
+
+def override_key(override: str) -> str:
+    """The key an override sets: ``+optimiser.lr=0.1`` → ``optimiser.lr``."""
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 # -- composing --------------------------------------------------------------------------------
@@ -152,10 +159,10 @@ def table(cfg: Mapping) -> dict[str, dict[str, tuple[Constraint, Any]]]:
     optimiser, schedule, hidden nonlinearity and dataset it names (names are checked first)."""
     data, sigma, opt = (cfg.get(k) if isinstance(cfg.get(k), Mapping) else {} for k in ("data", "nonlinearity", "optimiser"))
     schedule = opt.get("schedule") if isinstance(opt.get("schedule"), Mapping) else {}
-    loader = DATASETS[_named("data.name", data.get("name"), COMMON["name"])]
-    hidden = NONLINEARITIES[_named("nonlinearity.hidden", sigma.get("hidden"), FIXED["nonlinearity"]["hidden"])]
-    optimiser = OPTIMISERS[_named("optimiser.name", opt.get("name"), Options(OPTIMISERS))]
-    sched = SCHEDULES[_named("optimiser.schedule.name", schedule.get("name", "constant"), Options(SCHEDULES))]
+    loader = DATASETS[_check("data.name", COMMON["name"], data.get("name"))]
+    hidden = NONLINEARITIES[_check("nonlinearity.hidden", FIXED["nonlinearity"]["hidden"], sigma.get("hidden"))]
+    optimiser = OPTIMISERS[_check("optimiser.name", Options(OPTIMISERS), opt.get("name"))]
+    sched = SCHEDULES[_check("optimiser.schedule.name", Options(SCHEDULES), schedule.get("name", "constant"))]
     out = {k: _spec(v) for k, v in FIXED.items()}
     out["data"] = {**_spec(COMMON), **_spec(loader.constraints, defaults_of(loader))}
     out["nonlinearity"].update(_spec(hidden.constraints, defaults_of(hidden)))
@@ -166,10 +173,6 @@ def table(cfg: Mapping) -> dict[str, dict[str, tuple[Constraint, Any]]]:
     out["optimiser.schedule"] = {"name": (Options(SCHEDULES), "constant"), **_spec(sched.constraints, defaults_of(sched))}
     out["training"] = _spec(FIT_CONSTRAINTS, defaults_of(fit))
     return out
-
-
-def _named(key: str, value, options: Options) -> str:
-    return _check(key, options, value)
 
 
 def _check(key: str, constraint: Constraint, value):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mlplab import stages as stage
 from mlplab.cli import describe
-from mlplab.config import read_params, validate
+from mlplab.config import override_key, read_params, validate
 from mlplab.tracking import open_tracker
 
 STAGES = ("prepare", "train", "evaluate")
@@ -73,7 +73,7 @@ def run_name(overrides: list[str], keep: set[str] | None = None) -> str:
     parts = []
     for o in overrides:
         key, _, value = o.partition("=")
-        if keep is not None and key.lstrip("+~") not in keep:
+        if keep is not None and override_key(o) not in keep:
             continue
         if "/" in value and not value.startswith(("[", "{")):
             value = Path(value).name

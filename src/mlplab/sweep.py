@@ -46,7 +46,7 @@ def job(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from mlplab.cli import fail, user_errors
+    from mlplab.cli import fail, finish, user_errors
     from mlplab.config import project_root
 
     hc = HydraConfig.get()
@@ -54,13 +54,10 @@ def job(cfg) -> None:
     root = project_root(conf_dir(hc))
     if hc.mode != RunMode.MULTIRUN:
         try:
-            result = _run(cfg, out_dir, root, overrides, None)
+            result = _run(cfg, out_dir, root, overrides)
         except user_errors() as exc:
             fail("mlplab", exc)
-        LOG.info(result.summary())
-        if result.tracking_failure:
-            print(f"mlplab: tracking failed ({result.tracking_failure}); the outputs are written", file=sys.stderr)
-            raise SystemExit(1)
+        finish("mlplab", result, LOG.info)
         return
     sweep_dir = Path(hc.sweep.dir)
     parent = (sweep_dir / PARENT_FILE).read_text().strip() if (sweep_dir / PARENT_FILE).is_file() else None
@@ -68,7 +65,7 @@ def job(cfg) -> None:
     _write(out_dir, record)  # still "running" when the sweep ends: its process was stopped or lost
     record["status"] = "ok"
     try:
-        result = _run(cfg, out_dir, root, overrides, parent)
+        result = _run(cfg, out_dir, root, overrides, parent, swept(sweep_dir))
         from mlplab.metrics import numeric
 
         LOG.info(result.summary())
@@ -90,14 +87,14 @@ def job(cfg) -> None:
     _write(out_dir, record)
 
 
-def _run(cfg, out_dir: Path, root: Path, overrides: list[str], parent: str | None):
+def _run(cfg, out_dir: Path, root: Path, overrides: list[str], parent: str | None = None,
+         varied: set[str] | None = None):
     from mlplab.config import validate
 
     cfg = validate(cfg)  # before anything else is imported or opened
     from mlplab.run import execute, run_name
 
-    return execute(cfg, out_dir, root, name=run_name(overrides, swept(out_dir.parent) if parent else None),
-                   overrides=overrides, parent_id=parent)
+    return execute(cfg, out_dir, root, name=run_name(overrides, varied), overrides=overrides, parent_id=parent)
 
 
 def swept(folder: Path) -> set[str] | None:
@@ -106,11 +103,12 @@ def swept(folder: Path) -> set[str] | None:
         jobs = json.loads((folder / JOBS_FILE).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    from mlplab.config import override_key
+
     values: dict[str, set[str]] = {}
     for job in jobs:
         for o in job:
-            key, _, value = o.partition("=")
-            values.setdefault(key.lstrip("+~"), set()).add(value)
+            values.setdefault(override_key(o), set()).add(o.partition("=")[2])
     return {k for k, v in values.items() if len(v) > 1} or None
 
 
@@ -147,9 +145,12 @@ class Sweep:
     parent: object
     settings: dict
 
-    def table(self) -> tuple[int, int, str]:
+    def results(self) -> dict[str, dict]:
+        """Each job's ``result.json``, by its folder's name (the job's number)."""
+        return {p.parent.name: json.loads(p.read_text()) for p in self.folder.glob(f"*/{RESULT_FILE}")}
+
+    def table(self, results: dict[str, dict]) -> tuple[int, int, str]:
         """``(jobs, failed, table)``: one line per job, in order, the jobs that never ran included."""
-        results = {p.parent.name: json.loads(p.read_text()) for p in self.folder.glob(f"*/{RESULT_FILE}")}
         n = max([len(self.jobs or ()), *(int(k) + 1 for k in results if k.isdigit())])
         lines = [f"{'job':>4}  {'status':<9} {'test acc/r2':>11} {'test loss':>10}  overrides"]
         counts = {"failed": 0, "cut short": 0, "never ran": 0}
@@ -170,16 +171,17 @@ class Sweep:
                      + f" ({self.folder})")
         return n, sum(counts.values()), "\n".join(lines)
 
-    def across_seeds(self) -> str | None:
+    def across_seeds(self, results: dict[str, dict]) -> str | None:
         """Mean ± standard deviation and n of the objective for each configuration, across the
         ``seed=…`` values of the sweep (``None`` when the sweep does not vary the seed)."""
         import pandas as pd
 
+        from mlplab.config import override_key
+
         objective = self.settings["objective"]
         rows = []
-        for p in self.folder.glob(f"*/{RESULT_FILE}"):
-            r = json.loads(p.read_text())
-            seeds = [o for o in r["overrides"] if o.split("=", 1)[0].lstrip("+") == "seed"]
+        for r in results.values():
+            seeds = [o for o in r["overrides"] if override_key(o) == "seed"]
             if seeds and r["status"] == "ok" and objective in r["metrics"]:
                 rows.append({"configuration": " ".join(o for o in r["overrides"] if o not in seeds) or "(defaults)",
                              objective: r["metrics"][objective]})
@@ -195,8 +197,9 @@ class Sweep:
     def close(self, status: str | None = None, reason: str | None = None) -> int:
         """Print the table, summarise the children into the parent and close it; return the
         number of jobs that failed or never ran. ``status``: the sweep was cut short."""
-        n, failed, table = self.table()
-        seeds = self.across_seeds()
+        results = self.results()
+        n, failed, table = self.table(results)
+        seeds = self.across_seeds(results)
         if seeds:
             table = f"{table}\n{seeds}"
         print(table, flush=True)
