@@ -6,8 +6,9 @@ loading is shared: categorical features one-hot encoded, missing values refused 
 a seeded stratified train/validation/test split, and standardisation fitted on the training
 split only.
 
-Prepared data is written as one ``.npz`` per split (``X``, ``y``; no pickle) plus
-``schema.json`` (feature names, classes, scaler statistics, sizes).
+Prepared data is written as one ``.npz`` per split (``X``, ``y``; no pickle), the test split's
+raw rows as ``test_rows.csv`` (what the evaluate stage predicts from, as a served model would),
+and ``schema.json`` (feature names, classes, sizes and the fitted preprocessing).
 
 pandas and scikit-learn are imported where data is loaded, not when this module is: the config
 validation reads the registry and its constraints, and must answer in well under a second.
@@ -27,6 +28,7 @@ from mlplab.core.constraints import Boolean, Constraint, Interval, Options, Text
 from mlplab.core.serialisation import savez
 
 SPLITS = ("train", "val", "test")
+TEST_ROWS = "test_rows.csv"
 TASKS = ("classification", "regression")
 MISSING = ("error", "mean", "median", "most_frequent")
 
@@ -49,6 +51,8 @@ class Split:
 
     X: np.ndarray
     y: np.ndarray
+    #: The raw rows, target column included (the test split only: what the evaluate stage predicts from).
+    rows: pd.DataFrame | None = None
 
 
 DATASETS: dict[str, Callable[..., Table]] = {}
@@ -208,60 +212,58 @@ def load_table(cfg: dict, seed: int) -> Table:
     return loader(seed, **own)
 
 
-def encode_features(table: Table, where: str, missing: str) -> pd.DataFrame:
-    """One-hot encode non-numeric columns; booleans become 0/1. A missing category is refused
-    (``data.missing: error``) or becomes a category of its own (any imputation)."""
-    import pandas as pd
+def check_categories(table: Table, where: str, missing: str) -> None:
+    """Missing values in a text or boolean column are refused (``data.missing: error``) or become
+    a category of their own (any imputation)."""
+    from mlplab.preprocessing import _is_category
 
     frame = table.features
-    categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
-    gaps = {c: int(frame[c].isna().sum()) for c in categorical if frame[c].isna().any()}
+    gaps = {c: int(frame[c].isna().sum()) for c in frame.columns if _is_category(frame[c]) and frame[c].isna().any()}
     if gaps and missing == "error":
         cols = ", ".join(f"{c} ({n})" for c, n in gaps.items())
         raise DataError(f"{where}: missing values in the categorical columns {cols}; set data.missing to one of "
                         "mean, median, most_frequent to give them a category of their own")
-    if categorical:
-        frame = pd.get_dummies(frame, columns=categorical, dummy_na=bool(gaps), dtype=float)
     if frame.shape[1] == 0:
         raise DataError(f"{where}: no feature columns left besides the target")
-    return frame.astype(float)
 
 
 def prepare(cfg: dict, seed: int) -> tuple[dict[str, Split], dict]:
-    """Load and split the configured data; return the splits and their schema.
+    """Load and split the configured data, fit the preprocessing on the training split, apply it
+    to every split; return the splits and their schema (``schema["preprocessing"]``: the fitted
+    :class:`~mlplab.preprocessing.Preprocessing` as JSON).
 
     ``test_size`` and ``val_size`` are fractions of the whole; a size of 0 means no such split,
-    in which case the test split *is* the training split (``schema["test_is_train"]``).
+    in which case the test split *is* the training split (``schema["test_is_train"]``). The test
+    split keeps its raw rows (``Split.rows``): the evaluate stage predicts from them, as a served
+    model would.
     """
     import pandas as pd
-    from sklearn.impute import SimpleImputer
     from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
+
+    from mlplab.preprocessing import Preprocessing
 
     table = load_table(cfg, seed)
     where = f"data.path ({cfg['path']})" if "path" in cfg else f"data {cfg['name']!r}"
     missing = cfg.get("missing", "error")
-    features = encode_features(table, where, missing)
-    n_missing = features.isna().sum()
+    check_categories(table, where, missing)
+    n_missing = table.features.isna().sum()
     if n_missing.any() and missing == "error":
         cols = ", ".join(f"{c} ({n})" for c, n in n_missing[n_missing > 0].items())
         raise DataError(f"{where}: missing values in {cols}; set data.missing to one of mean, median, most_frequent to impute them")
-    X = features.to_numpy(dtype=float)
+    n_rows = len(table.features)
+    classes = stratify = None
     if table.task == "classification":
         target = table.target
         if pd.api.types.is_float_dtype(target) and target.nunique() > MAX_FLOAT_CLASSES and (target % 1 != 0).any():
             raise DataError(f"{where}: the target holds {target.nunique()} distinct fractional numbers, not classes: "
                             "for a regression set data.task=regression")
-        classes, y = np.unique(target.astype(str) if target.dtype == object else target, return_inverse=True)
+        classes, stratify = np.unique(target.astype(str) if target.dtype == object else target, return_inverse=True)
         if len(classes) < 2:
             raise DataError(f"{where}: the target has one class only ({classes[0]!r})")
-        stratify = y
-    else:
-        classes, y, stratify = None, table.target.to_numpy(dtype=float), None
-    idx = np.arange(len(X))
-    n_test, n_val = (split_size(cfg, key, len(X)) for key in ("test_size", "val_size"))
-    if len(X) - n_test - n_val < 1:
-        raise DataError(f"data.test_size/val_size: {cfg['test_size']} + {cfg['val_size']} of {len(X)} rows leaves no "
+    idx = np.arange(n_rows)
+    n_test, n_val = (split_size(cfg, key, n_rows) for key in ("test_size", "val_size"))
+    if n_rows - n_test - n_val < 1:
+        raise DataError(f"data.test_size/val_size: {cfg['test_size']} + {cfg['val_size']} of {n_rows} rows leaves no "
                         "training rows")
     splits_idx = {}
     rest = idx
@@ -272,30 +274,24 @@ def prepare(cfg: dict, seed: int) -> tuple[dict[str, Split], dict]:
             strat = None if stratify is None else stratify[rest]
             rest, splits_idx["val"] = train_test_split(rest, test_size=n_val, random_state=seed, stratify=strat)
     except ValueError as exc:
-        raise DataError(f"data.test_size/val_size: cannot split {len(X)} samples that way ({exc})") from None
+        raise DataError(f"data.test_size/val_size: cannot split {n_rows} samples that way ({exc})") from None
     splits_idx["train"] = rest
-    train_idx = splits_idx["train"]
-    schema: dict = {
-        "name": cfg["name"], "task": table.task, "feature_names": list(map(str, features.columns)),
-        "classes": None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes],
-        "test_is_train": "test" not in splits_idx, "imputer": None, "scaler": None, "target_scaler": None,
-    }
-    if n_missing.any():
-        imputer = SimpleImputer(strategy=missing).fit(X[train_idx])
-        X = imputer.transform(X)
-        schema["imputer"] = {"strategy": missing, "statistics": imputer.statistics_.tolist()}
-    if cfg["standardise"]:
-        scaler = StandardScaler().fit(X[train_idx])
-        X = scaler.transform(X)
-        schema["scaler"] = {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}
-        if table.task == "regression":
-            mean, scale = float(y[train_idx].mean()), float(y[train_idx].std() or 1.0)
-            y = (y - mean) / scale
-            schema["target_scaler"] = {"mean": mean, "scale": scale}
-    splits = {name: Split(X[i], y[i]) for name, i in splits_idx.items()}
+    train_rows = table.features.iloc[rest]
+    pre = Preprocessing.fit(train_rows, table.target.iloc[rest], table.task, missing=missing,
+                            standardise=cfg["standardise"], classes=classes)
+    splits = {}
+    for name, i in splits_idx.items():
+        rows = table.features.iloc[i]
+        splits[name] = Split(pre.transform(rows), pre.encode_target(table.target.iloc[i]))
     if "test" not in splits:
         splits["test"] = splits["train"]
-    schema["sizes"] = {name: len(s.X) for name, s in splits.items()}
+    test_i = splits_idx.get("test", rest)
+    splits["test"].rows = table.features.iloc[test_i].assign(**{pre.target["name"]: table.target.iloc[test_i]})
+    schema: dict = {
+        "name": cfg["name"], "task": table.task, "feature_names": pre.feature_names, "classes": pre.classes,
+        "test_is_train": "test" not in splits_idx, "preprocessing": pre.to_json(),
+        "sizes": {name: len(s.X) for name, s in splits.items()},
+    }
     return splits, schema
 
 
@@ -319,6 +315,7 @@ def write(splits: dict[str, Split], schema: dict, out_dir: str | Path) -> None:
             savez(target, X=splits[name].X, y=splits[name].y)
         elif target.exists():
             target.unlink()
+    splits["test"].rows.to_csv(out / TEST_ROWS, index=False)
     (out / "schema.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
 
 
@@ -356,4 +353,24 @@ def read(out_dir: str | Path) -> tuple[dict[str, Split], dict]:
         raise DataError(f"{out / 'train.npz'}: not found; run the prepare stage first (dvc repro prepare)")
     if schema.get("test_is_train"):
         splits["test"] = splits["train"]
+    splits["test"].rows = read_rows(out / TEST_ROWS)
     return splits, schema
+
+
+def read_rows(path: str | Path) -> pd.DataFrame:
+    """Raw rows from a CSV or Parquet file, numbers read back exactly as they were written;
+    a missing, unreadable or empty file raises :class:`DataError`."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)  # pandas ≥ 3 reads numbers back exactly
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file, no rows") from None
+    except Exception as exc:  # pandas and pyarrow raise many kinds for unreadable files
+        raise DataError(f"{path}: cannot read it as {'Parquet' if path.suffix.lower() in ('.parquet', '.pq') else 'CSV'} "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None

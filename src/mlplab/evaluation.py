@@ -1,7 +1,8 @@
-"""Test scores for a trained network, computed with scikit-learn's metrics.
+"""Test scores for a trained model, computed with scikit-learn's metrics.
 
-Labels come from the cost (:meth:`mlplab.core.Cost.labels`), the same rule that gives
-``val/accuracy`` while training, so validation and test accuracy mean the same thing.
+The model predicts from the test split's raw rows, exactly as it does when served, and the labels
+come from the cost (:meth:`mlplab.core.Cost.labels`), the same rule that gives ``val/accuracy``
+while training, so validation and test accuracy mean the same thing.
 """
 
 from __future__ import annotations
@@ -9,38 +10,33 @@ from __future__ import annotations
 import numpy as np
 
 from mlplab import metrics
-from mlplab.core import Network
 from mlplab.data import Split
-from mlplab.model import targets
+from mlplab.model import Model
+from mlplab.network import targets
 
 
-def predictions(network: Network, split: Split, schema: dict) -> np.ndarray:
-    """Class indices ``(n_samples,)`` for classification; target values in original units otherwise."""
-    out = network.forward(split.X)
-    if schema["task"] == "classification":
-        return network.cost.labels(out)
-    y = out[:, 0].astype(float)
-    ts = schema.get("target_scaler")
-    return y * ts["scale"] + ts["mean"] if ts else y
-
-
-def original_target(split: Split, schema: dict) -> np.ndarray:
-    ts = schema.get("target_scaler")
-    return split.y * ts["scale"] + ts["mean"] if ts else split.y
-
-
-def evaluate(network: Network, split: Split, schema: dict, pred: np.ndarray) -> tuple[dict, dict]:
-    """``(scores, report)`` for ``pred`` = :func:`predictions`: the scalar ``test/…`` scores (loss plus
-    accuracy and macro F1, or MSE/MAE/R²), and the per-class precision/recall/F1 (``test/f1/<class>``, …)
-    with the confusion matrix (empty for a regression)."""
+def evaluate(model: Model, rows) -> tuple[dict, dict, Split, object]:
+    """``(scores, report, split, table)`` for the raw ``rows`` (target column included): the scalar
+    ``test/…`` scores (loss plus accuracy and macro F1, or MSE/MAE/R²); the per-class
+    precision/recall/F1 (``test/f1/<class>``, …) with the confusion matrix (empty for a regression);
+    the rows as the network saw them; and the ``actual``/``predicted`` table, in the data's labels
+    or units."""
+    import pandas as pd
     from sklearn import metrics as skm
 
-    loss = network.loss(split.X, targets(split, schema, network))
-    if schema["task"] == "regression":
-        y = original_target(split, schema)
-        return metrics.test({"loss": loss, "mse": float(skm.mean_squared_error(y, pred)),
-                             "mae": float(skm.mean_absolute_error(y, pred)), "r2": float(skm.r2_score(y, pred))}), {}
-    classes = [str(c) for c in schema["classes"]]
+    pre, network = model.preprocessing, model.network
+    actual = rows[pre.target["name"]].to_numpy()
+    split = Split(model.inputs(rows), pre.encode_target(actual))
+    a = network.forward(split.X)
+    loss = network.loss(split.X, targets(split, model.task, network))
+    table = pd.DataFrame({"actual": actual, "predicted": model.decode(a)})
+    if model.task == "regression":
+        y, pred = table["actual"].to_numpy(dtype=float), table["predicted"].to_numpy(dtype=float)
+        scores = {"loss": loss, "mse": float(skm.mean_squared_error(y, pred)),
+                  "mae": float(skm.mean_absolute_error(y, pred)), "r2": float(skm.r2_score(y, pred))}
+        return metrics.test(scores), {}, split, table
+    pred = network.cost.labels(a)
+    classes = [str(c) for c in model.classes]
     labels = list(range(len(classes)))
     precision, recall, f1, _ = skm.precision_recall_fscore_support(split.y, pred, labels=labels, zero_division=0)
     scores = {"loss": loss, "accuracy": float(skm.accuracy_score(split.y, pred)), "macro_f1": float(np.mean(f1))}
@@ -48,4 +44,4 @@ def evaluate(network: Network, split: Split, schema: dict, pred: np.ndarray) -> 
                  for c, p, r, f in zip(classes, precision, recall, f1)}
     report = {**metrics.test({}, per_class), "classes": classes,
               "confusion_matrix": skm.confusion_matrix(split.y, pred, labels=labels).tolist()}
-    return metrics.test(scores), report
+    return metrics.test(scores), report, split, table

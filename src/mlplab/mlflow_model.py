@@ -1,23 +1,36 @@
-"""The network as an MLflow pyfunc model, logged "from code": MLflow reads this file instead of
-unpickling an object, and the weights come from the run's ``weights`` artefact (an ``.npz``)."""
+"""The pipeline's model as an MLflow pyfunc model, logged "from code": MLflow runs this file
+instead of unpickling an object, and the model comes from the run's ``.npz`` (network and
+preprocessing; see :mod:`mlplab.model`). Loading a logged model therefore runs this file and the
+``mlplab`` package shipped beside it: trust a model as you would trust its code.
+
+``predict`` takes raw rows (a DataFrame shaped like the training data without the target) and
+returns the labels or values; ``params={"probabilities": True}`` returns one column per class.
+"""
 
 from __future__ import annotations
 
+import logging
+
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
 class MLPModel(PythonModel):
     def load_context(self, context) -> None:
-        from mlplab.core import load
+        from mlplab.model import Model
 
-        self.network = load(context.artifacts["weights"])
+        self.model = Model.load(context.artifacts["model"])
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
-        """Outputs ``aᴸ`` of shape ``(n_samples, Nᴸ)`` for rows of features."""
-        return self.network.forward(np.asarray(model_input, dtype=self.network.dtype))
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
+        notes: list[str] = []
+        if (params or {}).get("probabilities"):
+            out = self.model.predict_proba(model_input, notes)
+        else:
+            out = pd.Series(self.model.predict(model_input, notes), index=model_input.index, name="prediction")
+        for note in notes:
+            logging.getLogger("mlplab").warning("mlplab: %s", note)
+        return out
 
 
 mlflow.models.set_model(MLPModel())

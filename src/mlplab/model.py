@@ -1,95 +1,88 @@
-"""Build the network a validated config describes for the prepared data, and train it."""
+"""The trained model: the preprocessing fitted on the training split and the network, from raw
+rows to labels. The evaluate stage, ``python -m mlplab predict`` and the MLflow model all call it,
+so the tested predictions and the served ones are the same code.
+
+>>> model = Model.load("models/model.npz")
+>>> model.predict(rows)                       # labels as in the data (strings stay strings), or values
+>>> model.predict_proba(rows)                 # one column per class label
+
+Saved as one ``.npz``: the network's arrays (see :mod:`mlplab.core.serialisation`) plus
+``preprocessing``, a JSON string. Nothing is pickled.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-from mlplab import metrics
-from mlplab.config import ConfigError, check_memory, optimiser_kwargs
-from mlplab.core import Callback, EpochEvent, History, Network, StepEvent, fit, get_cost, get_optimiser
-from mlplab.data import Split
+from mlplab.core import ModelFileError, Network
+from mlplab.core.serialisation import network_from, read, save
+from mlplab.preprocessing import InputError, Preprocessing
+
+__all__ = ["InputError", "Model", "ModelFileError"]
 
 
-def n_outputs(cfg: dict, schema: dict) -> int:
-    """``Nᴸ``, as the cost says for the data's task and classes."""
-    try:
-        return get_cost(cfg["cost"]["name"]).n_outputs(schema["task"], len(schema["classes"] or ()))
-    except ValueError as exc:
-        raise ConfigError("cost.name", f"{exc}; data {schema['name']!r} is a {schema['task']} task"
-                          + (": use cost=squared_error" if schema["task"] == "regression" else "")) from None
+class Model:
+    def __init__(self, preprocessing: Preprocessing, network: Network):
+        self.preprocessing, self.network = preprocessing, network
 
+    @property
+    def task(self) -> str:
+        return self.preprocessing.task
 
-def targets(split: Split, schema: dict, network: Network) -> np.ndarray:
-    """``Y`` of shape ``(n_samples, Nᴸ)``: the cost's encoding of the classes, or the regression target."""
-    if schema["task"] == "regression":
-        return split.y.reshape(-1, 1)
-    return network.cost.targets(split.y, network.layer_sizes[-1])
+    @property
+    def classes(self) -> list | None:
+        return self.preprocessing.classes
 
+    def inputs(self, rows, notes: list[str] | None = None) -> np.ndarray:
+        """``X`` of shape ``(n_rows, n_features)``: what the network reads for raw ``rows``."""
+        return self.preprocessing.transform(rows, notes)
 
-def build_network(cfg: dict, schema: dict) -> Network:
-    """The network for this config and data; sizes that do not fit the data are a ConfigError."""
-    arch, sigma = cfg["architecture"], cfg["nonlinearity"]
-    n_in, n_out = len(schema["feature_names"]), n_outputs(cfg, schema)
-    for key, given, actual in (("input_size", arch["input_size"], n_in), ("output_size", arch["output_size"], n_out)):
-        if given is not None and given != actual:
-            raise ConfigError(
-                f"architecture.{key}", f"is {given}, but data {schema['name']!r} with cost {cfg['cost']['name']!r} "
-                f"needs {actual} (leave it null to take it from the data)"
-            )
-    sizes = [n_in, *arch["hidden_sizes"], n_out]
-    check_memory(sizes, cfg["dtype"], cfg["optimiser"]["name"])
-    hidden = {"name": sigma["hidden"], **{k: v for k, v in sigma.items() if k not in ("hidden", "output")}}
-    try:
-        return Network(sizes, [hidden] * (len(sizes) - 2) + [sigma["output"]], cfg["cost"]["name"],
-                       init=arch["init"], dtype=cfg["dtype"], rng=np.random.default_rng(cfg["seed"]))
-    except ValueError as exc:
-        raise ConfigError("nonlinearity.output", str(exc)) from None
+    def outputs(self, rows, notes: list[str] | None = None) -> np.ndarray:
+        """The network's output activations ``aᴸ`` of shape ``(n_rows, Nᴸ)``."""
+        return self.network.forward(self.inputs(rows, notes))
 
+    def predict(self, rows, notes: list[str] | None = None) -> np.ndarray:
+        """``(n_rows,)``: the class labels of the data for classification, values in the target's
+        units for regression."""
+        return self.decode(self.outputs(rows, notes))
 
-class Recorder(Callback):
-    """Keeps each epoch's metrics (the history table) and the weights of the best epoch."""
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        """Output activations → labels (by the cost's rule) or values."""
+        if self.task == "classification":
+            return self.preprocessing.decode_target(self.network.cost.labels(outputs))
+        return self.preprocessing.decode_target(outputs[:, 0])
 
-    def __init__(self):
-        self.rows: list[dict] = []
-        self.best: list | None = None
-        self.network: Network | None = None
+    def predict_proba(self, rows, notes: list[str] | None = None):
+        """A DataFrame of shape ``(n_rows, n_classes)``, columns named after the labels: the softmax
+        outputs, or each sigmoid output (one unit: ``1 - a`` and ``a``), or the one-hot targets'
+        squared-error fit, as the network gives them."""
+        import pandas as pd
 
-    def on_fit_start(self, network) -> None:
-        self.network = network
+        if self.task != "classification":
+            raise InputError("probabilities are for classification; this model is a regression")
+        a = self.outputs(rows, notes)
+        if a.shape[1] == 1:
+            a = np.column_stack([1 - a[:, 0], a[:, 0]])
+        return pd.DataFrame(a.astype(float), columns=[str(c) for c in self.classes], index=rows.index)
 
-    def on_epoch_end(self, event: EpochEvent) -> None:
-        self.rows.append({"epoch": event.epoch, "step": event.step, **metrics.epoch(event)})
-        if event.improved:
-            self.best = [(W.copy(), b.copy()) for W, b in self.network.weights]
+    # -- the file ----------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        return save(self.network, path, preprocessing=np.array(json.dumps(self.preprocessing.to_json(), sort_keys=True)))
 
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        entries = read(path)
+        if "preprocessing" not in entries:
+            raise ModelFileError(f"{path}: a network without its preprocessing (saved by mlplab.core.save, not by "
+                                 "the pipeline): load it with mlplab.core.load")
+        try:
+            pre = Preprocessing.from_json(json.loads(str(entries["preprocessing"])))
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{path}: invalid preprocessing record ({exc})") from None
+        return cls(pre, network_from(entries, path))
 
-class Reporter(Callback):
-    """Hands the metrics of every epoch and every statistics step to ``log(values, step)``."""
-
-    def __init__(self, log):
-        self.log = log
-
-    def on_step_end(self, event: StepEvent) -> None:
-        if event.stats is not None:
-            self.log(metrics.step(event), event.step)
-
-    def on_epoch_end(self, event: EpochEvent) -> None:
-        self.log(metrics.epoch(event), event.epoch)
-
-
-def train(cfg: dict, splits: dict[str, Split], schema: dict, callbacks=()) -> tuple[Network, History, Recorder]:
-    """Train the configured network on the training split, validating on ``val`` if present."""
-    network = build_network(cfg, schema)
-    t = cfg["training"]
-    optimiser = get_optimiser(cfg["optimiser"]["name"], **optimiser_kwargs(cfg["optimiser"]))
-    validation = None
-    if "val" in splits:
-        validation = (splits["val"].X, targets(splits["val"], schema, network))
-    recorder = Recorder()
-    history = fit(
-        network, splits["train"].X, targets(splits["train"], schema, network), optimiser=optimiser,
-        epochs=t["epochs"], rng=np.random.default_rng(cfg["seed"]), batch_size=t["batch_size"],
-        validation=validation, patience=t["patience"], min_delta=t["min_delta"],
-        callbacks=[recorder, *callbacks], stats_every=t["stats_every"],
-    )
-    return network, history, recorder
+    def __repr__(self) -> str:
+        return f"Model({self.task}, {len(self.preprocessing.columns)} columns → {self.network!r})"

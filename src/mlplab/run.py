@@ -102,14 +102,14 @@ def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = 
     try:
         if resume_id is None:
             tracker.log_config(cfg)
-        prepared = network = None
+        prepared = None
         results: dict = {}
         if "prepare" in stages:
             prepared = stage.prepare(cfg, out_dir, tracker)
         if "train" in stages:
-            network, results = stage.train(cfg, out_dir, tracker, prepared)
+            _, results = stage.train(cfg, out_dir, tracker, prepared)
         if "evaluate" in stages:
-            results = {**results, **stage.evaluate(cfg, out_dir, tracker, prepared, network)}
+            results = {**results, **stage.evaluate(cfg, out_dir, tracker, prepared)}
     except KeyboardInterrupt as exc:
         tracker.end("KILLED", describe(exc))
         raise

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 from mlplab import data, metrics
-from mlplab.core import load, save
+from mlplab.model import Model
+from mlplab.preprocessing import Preprocessing
 from mlplab.tracking import Tracker
 
 
@@ -40,8 +41,8 @@ def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None)
     """Train on the prepared splits; write the model, its metrics and the epoch history."""
     import pandas as pd
 
-    from mlplab.model import Reporter
-    from mlplab.model import train as fit_network
+    from mlplab.network import Reporter
+    from mlplab.network import train as fit_network
     from mlplab.progress import Progress
 
     folder = path(out_dir, cfg, "prepared", is_dir=True)
@@ -52,34 +53,34 @@ def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None)
         network, history, recorder = fit_network(cfg, splits, schema, callbacks=(Reporter(tracker.log_metrics), progress))
     finally:
         progress.close()
-    model = save(network, path(out_dir, cfg, "model"))
+    model = Model(Preprocessing.from_json(schema["preprocessing"]), network)
+    model_file = model.save(path(out_dir, cfg, "model"))
     summary = metrics.training(history)
     _write_json(path(out_dir, cfg, "train_metrics"), summary)
     pd.DataFrame(recorder.rows).to_csv(path(out_dir, cfg, "history"), index=False, float_format="%.10g")
     with tempfile.TemporaryDirectory() as tmp:
-        tracker.log_artifact(save(network, Path(tmp) / "final.npz"), "weights")
+        tracker.log_artifact(model.save(Path(tmp) / "final.npz"), "weights")
         if recorder.best is not None:
             final, network.weights = network.weights, recorder.best
-            tracker.log_artifact(save(network, Path(tmp) / "best.npz"), "weights")
+            tracker.log_artifact(model.save(Path(tmp) / "best.npz"), "weights")
             network.weights = final
     tracker.log_artifact(path(out_dir, cfg, "history"), "tables")
-    tracker.log_model(model, splits["train"].X, schema["feature_names"])
+    rows = splits["test"].rows
+    tracker.log_model(model_file, rows.drop(columns=[model.preprocessing.target["name"]]).head(5))
     return network, summary
 
 
-def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None, network=None) -> dict:
-    """Test metrics, predictions and figures (``paths.test_metrics``, ``.predictions``, ``.figures``)."""
+def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None) -> dict:
+    """Test metrics, predictions and figures (``paths.test_metrics``, ``.predictions``, ``.figures``),
+    from the saved model (``paths.model``) on the test split's raw rows, as a served model predicts."""
     import pandas as pd
 
     from mlplab import plots
     from mlplab.evaluation import evaluate as test_scores
-    from mlplab.evaluation import original_target, predictions
 
     splits, schema = prepared or data.read(path(out_dir, cfg, "prepared", is_dir=True))
-    network = network or load(path(out_dir, cfg, "model"))
-    test = splits["test"]
-    pred = predictions(network, test, schema)
-    scores, report = test_scores(network, test, schema, pred)
+    model = Model.load(path(out_dir, cfg, "model"))
+    scores, report, test, table = test_scores(model, splits["test"].rows)
     report["test_is_train"] = bool(schema["test_is_train"])
     _write_json(path(out_dir, cfg, "test_metrics"), scores)  # scalars only: what `dvc metrics show` lists
     _write_json(path(out_dir, cfg, "report"), report)
@@ -87,14 +88,10 @@ def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=No
     for old in figures.glob("*.png"):  # a figure that no longer applies must not linger
         old.unlink()
     if schema["task"] == "classification":
-        classes = [str(c) for c in schema["classes"]]
-        table = pd.DataFrame({"actual": [classes[i] for i in test.y], "predicted": [classes[i] for i in pred]})
-        plots.confusion(report["confusion_matrix"], classes, figures / "confusion_matrix.png")
+        plots.confusion(report["confusion_matrix"], report["classes"], figures / "confusion_matrix.png")
         if test.X.shape[1] == 2:
-            plots.decision_boundary(network, test, schema, figures / "decision_boundary.png")
-    else:
-        table = pd.DataFrame({"actual": original_target(test, schema), "predicted": pred})
-    table.to_csv(path(out_dir, cfg, "predictions"), index=False, float_format="%.10g")
+            plots.decision_boundary(model.network, test, schema, figures / "decision_boundary.png")
+    table.to_csv(path(out_dir, cfg, "predictions"), index=False)  # numbers in full: they read back exactly
     history = pd.read_csv(path(out_dir, cfg, "history"))
     plots.loss_curves(history, figures / "loss.png")
     plots.gradient_norms(history, figures / "grad_norms.png")

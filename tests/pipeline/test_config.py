@@ -7,7 +7,7 @@ import pytest
 
 from mlplab.config import CONF_DIR, ConfigError, compose, optimiser_kwargs, validate
 from mlplab.core import get_optimiser
-from mlplab.model import build_network
+from mlplab.network import build_network
 from tests.conftest import PYTHON, REPO, committed_params, config, run
 
 GROUPS = ("architecture", "nonlinearity", "cost", "optimiser", "data", "experiment")

@@ -30,7 +30,7 @@ def test_split_is_seeded_stratified_and_standardised_on_train_only(name):
             full = np.bincount(np.concatenate([splits[k].y for k in ("train", "val", "test")])) / n
             np.testing.assert_allclose(freq, full, atol=0.05)
     else:
-        assert schema["target_scaler"] and abs(splits["train"].y.mean()) < 1e-9
+        assert schema["preprocessing"]["target"]["scale"] != 1 and abs(splits["train"].y.mean()) < 1e-9
 
 
 def test_xor_truth_table_without_split():
@@ -70,7 +70,8 @@ def test_missing_values_are_refused_or_imputed(tmp_path):
     with pytest.raises(DataError, match=r"missing values in size \(1\); set data.missing to one of mean"):
         prepare({**cfg, "missing": "error"}, seed=0)
     splits, schema = prepare({**cfg, "missing": "median"}, seed=0)
-    assert schema["imputer"]["strategy"] == "median"
+    pre = schema["preprocessing"]
+    assert pre["missing"] == "median" and pre["fill"]["size"] == 7.0  # the median of the (seeded) training split
     assert all(np.isfinite(s.X).all() for s in splits.values())
 
 
@@ -135,4 +136,4 @@ def test_a_float_target_is_not_taken_for_classes(tmp_path):
                                         "regression set data.task=regression"):
         prepare({**cfg, "task": "classification"}, seed=0)
     splits, schema = prepare({**cfg, "task": "regression"}, seed=0)
-    assert schema["task"] == "regression" and schema["target_scaler"] is not None
+    assert schema["task"] == "regression" and schema["preprocessing"]["target"]["name"] == "price"

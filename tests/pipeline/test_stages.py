@@ -64,7 +64,7 @@ def test_xor_preset_learns_xor(tmp_path):
 def test_validation_and_test_accuracy_mean_the_same(tmp_path):
     """Iris with binary cross-entropy: three sigmoid outputs, one rule for labels everywhere."""
     from mlplab import data
-    from mlplab.model import targets
+    from mlplab.network import targets
 
     cfg = untracked("data=iris", "cost=binary_cross_entropy", "data.val_size=0.2", "data.test_size=0.2",
                     "training.epochs=5")
@@ -74,7 +74,7 @@ def test_validation_and_test_accuracy_mean_the_same(tmp_path):
     assert net.layer_sizes[-1] == 3
     for name, key in (("val", "val/accuracy"), ("test", "test/accuracy")):
         split = splits[name]
-        assert metrics[key] == pytest.approx(net.score(split.X, targets(split, schema, net))[1], abs=1e-12), name
+        assert metrics[key] == pytest.approx(net.score(split.X, targets(split, schema["task"], net))[1], abs=1e-12), name
         assert metrics[key] == pytest.approx(np.mean(net.predict(split.X) == split.y), abs=1e-12), name
 
 
@@ -83,16 +83,15 @@ def test_regression_matches_least_squares(tmp_path):
     from sklearn.metrics import r2_score
 
     from mlplab.data import prepare as split
-    from mlplab.evaluation import original_target
 
     cfg = untracked("data=diabetes", "cost=squared_error", "architecture=linear", "optimiser=sgd",
                  "optimiser.lr=0.01", "training.epochs=100")
     metrics = run_all(cfg, tmp_path)
     assert {k for k in metrics if k.startswith("test/")} == {"test/loss", "test/mse", "test/mae", "test/r2", "test/is_train"}
     splits, schema = split(cfg["data"], cfg["seed"])
-    ts = schema["target_scaler"]
+    ts = schema["preprocessing"]["target"]
     ols = LinearRegression().fit(splits["train"].X, splits["train"].y)
-    r2_ols = r2_score(original_target(splits["test"], schema), ols.predict(splits["test"].X) * ts["scale"] + ts["mean"])
+    r2_ols = r2_score(splits["test"].y * ts["scale"] + ts["mean"], ols.predict(splits["test"].X) * ts["scale"] + ts["mean"])
     assert metrics["test/r2"] == pytest.approx(r2_ols, abs=0.02)  # a linear net with squared error is least squares
     assert not (tmp_path / cfg["paths"]["figures"] / "confusion_matrix.png").exists()
 

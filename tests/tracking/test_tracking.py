@@ -62,25 +62,35 @@ def test_a_job_logs_everything(store, tmp_path):
     # artefacts: config, weights (no pickle) equal to the model file, figures, model
     paths = {a.path for folder in ("", "weights", "figures", "config") for a in client.list_artifacts(r.info.run_id, folder)}
     assert {"weights/final.npz", "weights/best.npz", "config/config.yaml", "figures/loss.png",
-            "figures/grad_norms.png", "figures/confusion_matrix.png", "figures/decision_boundary.png", "model"} <= paths
+            "figures/grad_norms.png", "figures/confusion_matrix.png", "figures/decision_boundary.png"} <= paths
     local = client.download_artifacts(r.info.run_id, "weights/final.npz", str(tmp_path / "dl"))
     with np.load(local, allow_pickle=False) as logged, np.load(tmp_path / cfg["paths"]["model"], allow_pickle=False) as saved:
         assert sorted(logged.files) == sorted(saved.files)
         assert all(np.array_equal(logged[k], saved[k]) for k in saved.files)
 
 
-def test_the_logged_model_predicts_like_the_core(store, tmp_path):
+def test_the_logged_model_is_the_saved_model(store, tmp_path):
+    """Listed among the run's logged models, loaded by runs:/ and models:/, predicting from raw rows
+    what the model file predicts; logged from code, with no pickle anywhere."""
     import mlflow
+
+    from mlplab.model import Model
 
     hydra_job(_cfg(), tmp_path, ["experiment=smoke"])
     r = _only_run(store)
-    model = mlflow.pyfunc.load_model(f"runs:/{r.info.run_id}/model")
-    net = load(tmp_path / "models/model.npz")
-    X = np.random.default_rng(0).normal(size=(7, 2))
-    df = pd.DataFrame(X, columns=["x0", "x1"])
-    assert np.array_equal(model.predict(df), net.forward(X))
-    assert model.metadata.signature is not None
-    folder = Path(MlflowClient(store).download_artifacts(r.info.run_id, "model", str(tmp_path / "dl")))
+    mlflow.set_tracking_uri(store)
+    [logged] = mlflow.search_logged_models(experiment_ids=[r.info.experiment_id], output_format="list")
+    assert logged.source_run_id == r.info.run_id and logged.name == "model"
+    saved = Model.load(tmp_path / "models/model.npz")
+    rows = pd.DataFrame(np.random.default_rng(0).normal(size=(7, 2)), columns=["x0", "x1"])
+    for uri in (f"runs:/{r.info.run_id}/model", f"models:/{logged.model_id}"):
+        model = mlflow.pyfunc.load_model(uri)
+        assert model.predict(rows).tolist() == saved.predict(rows).tolist()
+        proba = model.predict(rows, params={"probabilities": True})
+        assert list(proba.columns) == ["0", "1"] and np.array_equal(proba.to_numpy(), saved.predict_proba(rows).to_numpy())
+    signature = model.metadata.signature
+    assert signature.inputs.input_names() == ["x0", "x1"] and model.metadata.saved_input_example_info is not None
+    folder = Path(mlflow.artifacts.download_artifacts(f"models:/{logged.model_id}", dst_path=str(tmp_path / "dl")))
     assert "loader_module: mlflow.pyfunc.loaders.code_model" in (folder / "MLmodel").read_text()  # from code
     assert not [p for p in folder.rglob("*") if p.suffix in (".pkl", ".pickle")]
 

@@ -1,13 +1,15 @@
 """Save and load a network as one ``.npz``: the weights plus the architecture as JSON.
 
 The file holds ``W1, b1, …, WL, bL`` and ``architecture`` (a JSON string stored as a NumPy
-unicode scalar), so it loads with ``allow_pickle=False``. Arrays are stored in the network's
+unicode scalar), so it loads with ``allow_pickle=False``. Other entries may travel beside them
+(``save(..., **extra)``; the pipeline's model adds its preprocessing) and :func:`load` skips them. Arrays are stored in the network's
 dtype, so a loaded network predicts bit for bit what the saved one did.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -22,8 +24,9 @@ class ModelFileError(ValueError):
     """A model file is missing, truncated, corrupted or does not match its architecture."""
 
 
-def save(network: Network, path: str | Path) -> Path:
-    """Write ``network`` to ``path`` (``.npz`` is appended if missing); return the path."""
+def save(network: Network, path: str | Path, **extra: np.ndarray) -> Path:
+    """Write ``network`` (and the ``extra`` arrays) to ``path`` (``.npz`` is appended if missing);
+    return the path."""
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
@@ -31,7 +34,7 @@ def save(network: Network, path: str | Path) -> Path:
     arrays = {}
     for m, (W, b) in enumerate(network.weights, start=1):
         arrays[f"W{m}"], arrays[f"b{m}"] = W, b
-    savez(path, architecture=np.array(json.dumps(arch)), **arrays)
+    savez(path, architecture=np.array(json.dumps(arch)), **arrays, **extra)
     return path
 
 
@@ -48,16 +51,26 @@ def savez(path: str | Path, **arrays: np.ndarray) -> None:
                 np.lib.format.write_array(f, np.asanyarray(arrays[name]), allow_pickle=False)
 
 
-def load(path: str | Path) -> Network:
-    """Read a network written by :func:`save`; raise :class:`ModelFileError` if it is unusable."""
+def read(path: str | Path) -> dict[str, np.ndarray]:
+    """Every entry of a file written by :func:`save`; raise :class:`ModelFileError` if it is unreadable."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            contents = {k: data[k] for k in data.files}
+            return {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         raise ModelFileError(f"{path}: not a readable mlplab model file ({exc})") from None
+
+
+def load(path: str | Path) -> Network:
+    """Read a network written by :func:`save`; raise :class:`ModelFileError` if it is unusable."""
+    return network_from(read(path), path)
+
+
+def network_from(entries: dict[str, np.ndarray], path: str | Path) -> Network:
+    """The network in a model file's ``entries`` (other entries are not its business)."""
+    contents = {k: v for k, v in entries.items() if k == "architecture" or re.fullmatch(r"[Wb]\d+", k)}
     try:
         arch = json.loads(str(contents.pop("architecture")))
         version = arch.pop("format_version")

@@ -27,6 +27,8 @@ class Tracker:
     run_id: str | None = None
     #: What went wrong with the store while the run was going on, if anything.
     failure: str | None = None
+    #: The id of the model logged by :meth:`log_model`, if any.
+    model_id: str | None = None
 
     def start(self, name: str, tags: dict[str, str], *, parent_id: str | None = None,
               resume_id: str | None = None) -> None:
@@ -47,8 +49,8 @@ class Tracker:
     def log_text(self, text: str, name: str) -> None:
         pass
 
-    def log_model(self, weights: Path, X_example, feature_names: list[str]) -> None:
-        """The trained network as a servable model."""
+    def log_model(self, model_file: Path, example) -> None:
+        """The trained model (``paths.model``) as a servable model; ``example``: a few raw rows."""
 
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
         """Flush and close the run: FINISHED, FAILED or KILLED, with ``reason`` if not FINISHED."""

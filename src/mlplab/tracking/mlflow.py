@@ -205,6 +205,26 @@ class _uninterrupted:
         return False
 
 
+def signature(trained, example):
+    """The raw columns the model reads (numbers as doubles, so whole numbers and gaps both pass),
+    what it returns, and its one parameter, ``probabilities``."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    inferred = {c.name: c for c in infer_signature(example).inputs.inputs}
+    inputs = Schema([ColSpec("double", c["name"]) if c["kind"] == "number" else inferred[c["name"]]
+                     for c in trained.preprocessing.columns])
+    outputs = infer_signature(example, trained.predict(example)).outputs
+    return ModelSignature(inputs, outputs, ParamSchema([ParamSpec("probabilities", "boolean", False)]))
+
+
+def requirements() -> dict[str, str]:
+    """What a served model imports, pinned to the versions it was trained with."""
+    import pandas as pd
+
+    return {"mlflow": mlflow.__version__, "numpy": np.__version__, "pandas": pd.__version__}
+
+
 # -- a run ------------------------------------------------------------------------------------
 class MlflowTracker(Tracker):
     """One MLflow run in the configured store and experiment."""
@@ -297,32 +317,34 @@ class MlflowTracker(Tracker):
             if ok:
                 self.client.log_text(self.run_id, text, name)
 
-    def log_model(self, weights: Path, X_example: np.ndarray, feature_names: list[str]) -> None:
-        """The network as a pyfunc model (``runs:/<id>/model``) with signature and input example.
+    def log_model(self, model_file: Path, example) -> None:
+        """The model (:class:`mlplab.model.Model`) as an MLflow 3 logged model named ``model``,
+        linked to the run (``runs:/<id>/model``, ``mlflow.search_logged_models``), with a signature
+        of the raw columns and ``example`` (raw rows) as its input example.
 
-        Saved "from code" (``mlflow_model.py``, nothing pickled) with ``save_model`` and logged as
-        artefacts, so no active run is needed; the package travels in the model's ``code`` folder.
+        Logged "from code" (``mlflow_model.py``) with the ``.npz`` as its artefact: nothing is
+        pickled; the ``mlplab`` package travels in the model's ``code`` folder.
         """
         if not self.settings["log_model"]:
             return
         with self._guard("logging the model") as ok:
             if ok:
-                import pandas as pd
-                from mlflow.models import infer_signature
+                from mlflow.models import Model
 
-                from mlplab.core import load
+                from mlplab.model import Model as Trained
 
-                net = load(weights)
-                example = pd.DataFrame(np.asarray(X_example[:5], dtype=float), columns=feature_names)
-                signature = infer_signature(example, net.forward(example.to_numpy()))
-                with tempfile.TemporaryDirectory() as tmp:
-                    mlflow.pyfunc.save_model(
-                        path=Path(tmp) / "model", python_model=str(PACKAGE / "mlflow_model.py"),
-                        artifacts={"weights": str(weights)}, signature=signature, input_example=example,
-                        code_paths=[str(PACKAGE)],
-                        pip_requirements=[f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
-                    )
-                    self.client.log_artifacts(self.run_id, str(Path(tmp) / "model"), "model")
+                trained = Trained.load(model_file)
+                logged = self.client.create_logged_model(  # in this run's experiment, whatever is "active"
+                    self.experiment_id, name="model", source_run_id=self.run_id,
+                    params=self.client.get_run(self.run_id).data.params)
+                mlflow.set_tracking_uri(self.uri)  # where Model.log writes
+                info = Model.log(
+                    artifact_path=None, name="model", flavor=mlflow.pyfunc, run_id=self.run_id, model_id=logged.model_id,
+                    python_model=str(PACKAGE / "mlflow_model.py"), artifacts={"model": str(model_file)},
+                    code_paths=[str(PACKAGE)], signature=signature(trained, example), input_example=example,
+                    pip_requirements=[f"{p}=={v}" for p, v in requirements().items()],
+                )
+                self.model_id = info.model_id
 
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
         if self.ended or self.run_id is None:
