@@ -27,9 +27,10 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     from mlplab.config import ConfigError
     from mlplab.core import ModelFileError
     from mlplab.data import DataError
+    from mlplab.preprocessing import InputError
     from mlplab.tracking import StoreError
 
-    return ConfigError, DataError, ModelFileError, StoreError, HydraException, OmegaConfBaseException
+    return ConfigError, DataError, InputError, ModelFileError, StoreError, HydraException, OmegaConfBaseException
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -124,6 +125,8 @@ def stage_main(name: str, conf_dir: Path) -> None:
 def finish(prog: str, result, say: Callable[[str], None]) -> None:
     """``say`` the run's summary line; a tracking failure is one more line and exit status 1."""
     say(result.summary())
+    if result.registered:
+        say(f"mlplab: {result.registered}")
     if result.tracking_failure:
         print(f"{prog}: tracking failed ({result.tracking_failure}); the outputs are written", file=sys.stderr)
         raise SystemExit(1)

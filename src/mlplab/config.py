@@ -55,6 +55,7 @@ FIXED: dict[str, dict[str, Constraint]] = {
         "stale_after_s": Interval(float, 0, closed="neither"),
         "objective": Text(),
         "objective_mode": Options(("max", "min")),
+        "register": Text(optional=True),
     },
     "paths": {k: Text() for k in PATHS},
 }

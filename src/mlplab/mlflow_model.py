@@ -27,7 +27,7 @@ class MLPModel(PythonModel):
         if (params or {}).get("probabilities"):
             out = self.model.predict_proba(model_input, notes)
         else:
-            out = pd.Series(self.model.predict(model_input, notes), index=model_input.index, name="prediction")
+            out = self.model.predict(model_input, notes)  # an array: the server answers {"predictions": [...]}
         for note in notes:
             logging.getLogger("mlplab").warning("mlplab: %s", note)
         return out

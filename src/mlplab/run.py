@@ -37,6 +37,8 @@ class Result:
     tracking_failure: str | None = None
     url: str | None = None
     seconds: float = 0.0
+    #: What ``tracking.register`` did, in a line.
+    registered: str | None = None
 
     def summary(self) -> str:
         """One line: the main metrics, the outputs' folder, the MLflow run and where to see it."""
@@ -110,6 +112,9 @@ def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = 
             _, results = stage.train(cfg, out_dir, tracker, prepared)
         if "evaluate" in stages:
             results = {**results, **stage.evaluate(cfg, out_dir, tracker, prepared)}
+        t = cfg["tracking"]
+        registered = (tracker.register(t["register"], t["objective"], t["objective_mode"])
+                      if t["register"] and "evaluate" in stages and parent_id is None else None)  # a sweep registers its best
     except KeyboardInterrupt as exc:
         tracker.end("KILLED", describe(exc))
         raise
@@ -117,7 +122,8 @@ def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = 
         tracker.end("FAILED", describe(exc))
         raise
     tracker.end("FINISHED")
-    return Result(Path(out_dir), results, tracker.run_id, tracker.failure, tracker.url, time.monotonic() - started)
+    return Result(Path(out_dir), results, tracker.run_id, tracker.failure, tracker.url, time.monotonic() - started,
+                  registered)
 
 
 # -- DVC: one stage per process; train opens the run, evaluate completes it --------------------

@@ -216,7 +216,12 @@ class Sweep:
             if column in children and children[column].notna().any():
                 best = children[column].max() if mode == "max" else children[column].min()
                 summary[f"sweep/best/{objective}"] = float(best)
-                parent.set_tags({"mlplab.sweep.best_run": children.loc[children[column] == best, "run_id"].iloc[0]})
+                best_run = children.loc[children[column] == best, "run_id"].iloc[0]
+                parent.set_tags({"mlplab.sweep.best_run": best_run})
+                if self.settings["register"]:
+                    registered = parent.register(self.settings["register"], objective, mode, best_run)
+                    if registered:
+                        print(f"mlplab: {registered}", flush=True)
             keep = ["run_id", "tags.mlflow.runName", "status"] + sorted(
                 c for c in children if c.startswith(("params.", "metrics.test/", "metrics.val/")) and
                 (not c.startswith("params.") or children[c].nunique(dropna=False) > 1))

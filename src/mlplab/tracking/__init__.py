@@ -55,6 +55,12 @@ class Tracker:
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
         """Flush and close the run: FINISHED, FAILED or KILLED, with ``reason`` if not FINISHED."""
 
+    def register(self, name: str, objective: str, mode: str, run_id: str | None = None) -> str | None:
+        """Make the model of ``run_id`` (default: this run) a new version of the registered model
+        ``name``; it becomes ``@champion`` unless the champion's ``objective`` is better. Return
+        what happened, in a line (``None``: nothing is recorded)."""
+        return None
+
     @property
     def url(self) -> str | None:
         """Where to look at the run, if anywhere."""

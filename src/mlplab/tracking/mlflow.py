@@ -54,6 +54,8 @@ PACKAGE = Path(__file__).resolve().parents[1]
 #: Metric points buffered before a write even inside ``tracking.flush_every_s``: SQLite writes about
 #: 4,000 a second here, so an interrupted run's last write stays around a second.
 MAX_BUFFER = 4000
+#: The alias of the best registered version of a model (``tracking.register``).
+CHAMPION = "champion"
 #: Where ``make ui`` serves a local store.
 UI_ADDRESS = "http://127.0.0.1:5000"
 
@@ -225,6 +227,24 @@ def requirements() -> dict[str, str]:
     return {"mlflow": mlflow.__version__, "numpy": np.__version__, "pandas": pd.__version__}
 
 
+def download_model(uri: str, root: Path) -> Path:
+    """The ``.npz`` of the MLflow model at ``uri`` (``runs:/…``, ``models:/…``), downloaded from the
+    store of ``MLFLOW_TRACKING_URI``, else the project's; one line naming the URI if it cannot be."""
+    from mlplab.tracking.store import check, resolve_uri
+
+    store, key = resolve_uri(None, root)
+    check(store, key)
+    mlflow.set_tracking_uri(store)
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tempfile.mkdtemp(prefix="mlplab-model-")))
+    except Exception as exc:  # MLflow raises many kinds for unknown runs, names and aliases
+        raise StoreError(f"{uri}: no such model in {store} ({_first_line(exc)})") from None
+    found = sorted((folder / "artifacts").glob("*.npz"))
+    if not found:
+        raise StoreError(f"{uri}: not an mlplab model (no .npz among its artifacts)")
+    return found[0]
+
+
 # -- a run ------------------------------------------------------------------------------------
 class MlflowTracker(Tracker):
     """One MLflow run in the configured store and experiment."""
@@ -345,6 +365,36 @@ class MlflowTracker(Tracker):
                     pip_requirements=[f"{p}=={v}" for p, v in requirements().items()],
                 )
                 self.model_id = info.model_id
+
+    def register(self, name: str, objective: str, mode: str, run_id: str | None = None) -> str | None:
+        self.flush()  # this run's objective, if it is the one registered, must be in the store
+        run_id = run_id or self.run_id
+        with self._guard(f"registering the model as {name!r}") as ok:
+            if not ok:
+                return None
+            found = self.client.search_logged_models([self.experiment_id], filter_string=f"source_run_id = '{run_id}'",
+                                                     max_results=1)
+            if not found:
+                return f"nothing registered: run {run_id} logged no model (tracking.log_model is false?)"
+            model_id = found[0].model_id
+            try:
+                self.client.create_registered_model(name)
+            except mlflow.exceptions.MlflowException:
+                pass  # it exists (or a parallel job just created it)
+            version = self.client.create_model_version(name, f"models:/{model_id}", run_id=run_id, model_id=model_id)
+            value = self.client.get_run(run_id).data.metrics.get(objective)
+            try:
+                champion = self.client.get_model_version_by_alias(name, CHAMPION)
+                held = self.client.get_run(champion.run_id).data.metrics.get(objective)
+            except mlflow.exceptions.MlflowException:
+                champion = held = None
+            better = (held is None or value is not None and (value > held if mode == "max" else value < held))
+            where = f"models:/{name}/{version.version}"
+            if not better:
+                return (f"registered {where}; {objective} {value:.4g} does not beat the champion's {held:.4g}, which "
+                        f"stays models:/{name}@{CHAMPION} (version {champion.version})")
+            self.client.set_registered_model_alias(name, CHAMPION, version.version)
+            return f"registered {where} as models:/{name}@{CHAMPION}" + (f" ({objective} {value:.4g})" if value is not None else "")
 
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
         if self.ended or self.run_id is None:

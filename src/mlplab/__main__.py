@@ -1,0 +1,87 @@
+"""``python -m mlplab``: what mlplab does from the shell besides training (for that, see
+``python pipelines/train.py --help`` and ``dvc repro``).
+
+    python -m mlplab predict models/model.npz rows.csv -o predictions.csv
+    python -m mlplab predict models:/digits@champion rows.parquet --probabilities
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mlplab.cli import fail
+
+PROG = "python -m mlplab"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="mlplab: experiments with multi-layer perceptrons.",
+                                epilog="Train, sweep and search: python pipelines/train.py --help. "
+                                       "The pipeline: dvc repro. Compare runs: make ui.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    predict = sub.add_parser(
+        "predict", help="predict from raw rows with a trained model",
+        description="Predict from raw rows (shaped like the training data; a target column is ignored) with a "
+                    "trained model, which applies the preprocessing fitted on its training split. Classification "
+                    "gives the labels as in the data, regression values in the target's units.")
+    predict.add_argument("model", help="a model file (models/model.npz, an MLflow run's weights/*.npz) or an MLflow "
+                                       "model URI (runs:/<run id>/model, models:/<model id>, models:/<name>@<alias>) "
+                                       "in the store of MLFLOW_TRACKING_URI, else the project's mlflow.db")
+    predict.add_argument("input", type=Path, help="the rows: a CSV or Parquet (.parquet) file")
+    predict.add_argument("-o", "--output", type=Path,
+                         help="where to write the predictions (.csv or .parquet); default: standard output as CSV")
+    predict.add_argument("--probabilities", action="store_true",
+                         help="add one column per class, named after its label (classification only)")
+    return p
+
+
+def load(spec: str):
+    """The model a file name or an MLflow model URI names."""
+    from mlplab.model import Model
+
+    if "://" not in spec and ":/" not in spec:
+        return Model.load(spec)
+    from mlplab.config import CONF_DIR, project_root
+    from mlplab.tracking.mlflow import download_model
+
+    return Model.load(download_model(spec, project_root(CONF_DIR)))
+
+
+def predict(args: argparse.Namespace) -> None:
+    from mlplab.data import read_rows
+
+    model = load(args.model)
+    rows = read_rows(args.input)
+    notes: list[str] = []
+    table = rows[[]].assign(prediction=model.predict(rows, notes))
+    if args.probabilities:
+        table = table.join(model.predict_proba(rows))
+    for note in notes:
+        print(f"mlplab predict: note: {note}", file=sys.stderr)
+    if args.output is None:
+        table.to_csv(sys.stdout, index=False)
+    elif args.output.suffix.lower() in (".parquet", ".pq"):
+        table.to_parquet(args.output, index=False)
+    else:
+        table.to_csv(args.output, index=False)
+    if args.output is not None:
+        print(f"mlplab predict: {len(table)} predictions in {args.output}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from mlplab.cli import user_errors
+
+    args = parser().parse_args(argv)
+    try:
+        {"predict": predict}[args.command](args)
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error
+        sys.stdout = open(os.devnull, "w")
+    except (*user_errors(), KeyboardInterrupt) as exc:
+        fail(f"mlplab {args.command}", exc)
+
+
+if __name__ == "__main__":
+    main()
