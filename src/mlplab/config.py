@@ -56,6 +56,7 @@ FIXED: dict[str, dict[str, Constraint]] = {
         "objective": Text(),
         "objective_mode": Options(("max", "min")),
         "register": Text(optional=True),
+        "child_artifacts": Options(("best", "all")),
     },
     "paths": {k: Text() for k in PATHS},
 }

@@ -55,16 +55,16 @@ def confusion(cm: list[list[int]], classes: list, path: Path) -> Path:
     return _save(fig, path)
 
 
-def decision_boundary(network: Network, split: Split, schema: dict, path: Path, resolution: int = 200) -> Path:
+def decision_boundary(network: Network, split: Split, preprocessing, path: Path, resolution: int = 200) -> Path:
     """Only for two input features: the predicted class over the plane, with the points on top."""
     X = split.X
     lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
     xx0, xx1 = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     response = network.cost.labels(network.forward(np.column_stack([xx0.ravel(), xx1.ravel()]))).reshape(xx0.shape)
     fig, ax = plt.subplots(figsize=(5, 5))
-    n_classes = len(schema["classes"])
+    n_classes = len(preprocessing.classes)
     display = DecisionBoundaryDisplay(xx0=xx0, xx1=xx1, n_classes=n_classes, response=response,
-                                      xlabel=schema["feature_names"][0], ylabel=schema["feature_names"][1])
+                                      xlabel=preprocessing.feature_names[0], ylabel=preprocessing.feature_names[1])
     display.plot(ax=ax, alpha=0.4, **({"cmap": "coolwarm"} if n_classes == 2 else {}))
     ax.scatter(X[:, 0], X[:, 1], c=split.y, cmap="coolwarm", edgecolor="k", s=15)
     ax.set_title("Decision boundary (test points)")

@@ -106,13 +106,14 @@ def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = 
             tracker.log_config(cfg)
         prepared = None
         results: dict = {}
+        t = cfg["tracking"]
+        whole = parent_id is None or t["child_artifacts"] == "all"  # else the sweep adds them to its best child
         if "prepare" in stages:
             prepared = stage.prepare(cfg, out_dir, tracker)
         if "train" in stages:
-            _, results = stage.train(cfg, out_dir, tracker, prepared)
+            _, results = stage.train(cfg, out_dir, tracker, prepared, log_model=whole)
         if "evaluate" in stages:
-            results = {**results, **stage.evaluate(cfg, out_dir, tracker, prepared)}
-        t = cfg["tracking"]
+            results = {**results, **stage.evaluate(cfg, out_dir, tracker, prepared, figures=whole)}
         registered = (tracker.register(t["register"], t["objective"], t["objective_mode"])
                       if t["register"] and "evaluate" in stages and parent_id is None else None)  # a sweep registers its best
     except KeyboardInterrupt as exc:

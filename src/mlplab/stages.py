@@ -37,8 +37,9 @@ def prepare(cfg: dict, out_dir: Path, tracker: Tracker = Tracker()) -> tuple[dic
     return splits, schema
 
 
-def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None):
-    """Train on the prepared splits; write the model, its metrics and the epoch history."""
+def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None, log_model: bool = True):
+    """Train on the prepared splits; write the model, its metrics and the epoch history.
+    ``log_model=False``: the model is not logged as an MLflow model (a sweep's child)."""
     import pandas as pd
 
     from mlplab.network import Reporter
@@ -65,17 +66,20 @@ def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None)
             tracker.log_artifact(model.save(Path(tmp) / "best.npz"), "weights")
             network.weights = final
     tracker.log_artifact(path(out_dir, cfg, "history"), "tables")
-    rows = splits["test"].rows
-    tracker.log_model(model_file, rows.drop(columns=[model.preprocessing.target["name"]]).head(5))
+    if log_model:
+        tracker.log_model(model_file, example(splits["test"].rows, model))
     return network, summary
 
 
-def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None) -> dict:
-    """Test metrics, predictions and figures (``paths.test_metrics``, ``.predictions``, ``.figures``),
-    from the saved model (``paths.model``) on the test split's raw rows, as a served model predicts."""
-    import pandas as pd
+def example(rows, model: Model):
+    """A few raw rows without the target: the logged model's input example."""
+    return rows.drop(columns=[model.preprocessing.target["name"]]).head(5)
 
-    from mlplab import plots
+
+def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None, figures: bool = True) -> dict:
+    """Test metrics, predictions and figures (``paths.test_metrics``, ``.predictions``, ``.figures``),
+    from the saved model (``paths.model``) on the test split's raw rows, as a served model predicts.
+    ``figures=False``: no figures (a sweep's child; see ``tracking.child_artifacts``)."""
     from mlplab.evaluation import evaluate as test_scores
 
     splits, schema = prepared or data.read(path(out_dir, cfg, "prepared", is_dir=True))
@@ -84,20 +88,37 @@ def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=No
     report["test_is_train"] = bool(schema["test_is_train"])
     _write_json(path(out_dir, cfg, "test_metrics"), scores)  # scalars only: what `dvc metrics show` lists
     _write_json(path(out_dir, cfg, "report"), report)
-    figures = path(out_dir, cfg, "figures", is_dir=True)
-    for old in figures.glob("*.png"):  # a figure that no longer applies must not linger
-        old.unlink()
-    if schema["task"] == "classification":
-        plots.confusion(report["confusion_matrix"], report["classes"], figures / "confusion_matrix.png")
-        if test.X.shape[1] == 2:
-            plots.decision_boundary(model.network, test, schema, figures / "decision_boundary.png")
     table.to_csv(path(out_dir, cfg, "predictions"), index=False)  # numbers in full: they read back exactly
-    history = pd.read_csv(path(out_dir, cfg, "history"))
-    plots.loss_curves(history, figures / "loss.png")
-    plots.gradient_norms(history, figures / "grad_norms.png")
+    if figures:
+        tracker.log_artifact(draw(cfg, out_dir, model, report, test), "figures")
     tracker.log_metrics(metrics.numeric({**scores, **report}), 0)
-    tracker.log_artifact(figures, "figures")
     tracker.log_artifact(path(out_dir, cfg, "predictions"), "tables")
     tracker.log_artifact(path(out_dir, cfg, "test_metrics"), "tables")
     tracker.log_artifact(path(out_dir, cfg, "report"), "tables")
     return {**scores, "test/is_train": report["test_is_train"]}
+
+
+def draw(cfg: dict, out_dir: Path, model: Model | None = None, report: dict | None = None, test=None) -> Path:
+    """The figures of a trained and evaluated run into ``paths.figures``; what is not given is read
+    back from ``out_dir`` (a sweep draws its best child's figures once the sweep is over)."""
+    import pandas as pd
+
+    from mlplab import plots
+
+    if model is None:
+        from mlplab.evaluation import evaluate as test_scores
+
+        model = Model.load(path(out_dir, cfg, "model"))
+        rows = data.read_rows(path(out_dir, cfg, "prepared", is_dir=True) / data.TEST_ROWS)
+        _, report, test, _ = test_scores(model, rows)
+    figures = path(out_dir, cfg, "figures", is_dir=True)
+    for old in figures.glob("*.png"):  # a figure that no longer applies must not linger
+        old.unlink()
+    if model.task == "classification":
+        plots.confusion(report["confusion_matrix"], report["classes"], figures / "confusion_matrix.png")
+        if test.X.shape[1] == 2:
+            plots.decision_boundary(model.network, test, model.preprocessing, figures / "decision_boundary.png")
+    history = pd.read_csv(path(out_dir, cfg, "history"))
+    plots.loss_curves(history, figures / "loss.png")
+    plots.gradient_norms(history, figures / "grad_norms.png")
+    return figures

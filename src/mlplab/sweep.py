@@ -69,7 +69,7 @@ def job(cfg) -> None:
         from mlplab.metrics import numeric
 
         LOG.info(result.summary())
-        record["metrics"] = numeric(result.metrics)
+        record["metrics"], record["run_id"] = numeric(result.metrics), result.run_id
         if result.tracking_failure:
             record["error"] = f"tracking failed ({result.tracking_failure})"
     except KeyboardInterrupt:
@@ -144,6 +144,7 @@ class Sweep:
     jobs: list[list[str]] | None
     parent: object
     settings: dict
+    paths: dict
 
     def results(self) -> dict[str, dict]:
         """Each job's ``result.json``, by its folder's name (the job's number)."""
@@ -194,6 +195,21 @@ class Sweep:
                   for c, row in table.iterrows()]
         return "\n".join(lines)
 
+    def complete(self, run_id: str, results: dict[str, dict]) -> None:
+        """Draw the figures of the best child and log them and its model into its run (the children
+        skipped both: ``tracking.child_artifacts: best``)."""
+        from mlplab import stages
+        from mlplab.model import Model
+
+        job = next((name for name, r in results.items() if r.get("run_id") == run_id), None)
+        if job is None:
+            return
+        folder, cfg = self.folder / job, {"paths": self.paths}
+        model_file = stages.path(folder, cfg, "model")
+        rows = stages.data.read_rows(stages.path(folder, cfg, "prepared", is_dir=True) / stages.data.TEST_ROWS)
+        self.parent.log_artifact(stages.draw(cfg, folder), "figures", run_id=run_id)
+        self.parent.log_model(model_file, stages.example(rows, Model.load(model_file)), run_id=run_id)
+
     def close(self, status: str | None = None, reason: str | None = None) -> int:
         """Print the table, summarise the children into the parent and close it; return the
         number of jobs that failed or never ran. ``status``: the sweep was cut short."""
@@ -218,6 +234,14 @@ class Sweep:
                 summary[f"sweep/best/{objective}"] = float(best)
                 best_run = children.loc[children[column] == best, "run_id"].iloc[0]
                 parent.set_tags({"mlplab.sweep.best_run": best_run})
+                if self.settings["child_artifacts"] == "best" and status is None:
+                    try:
+                        self.complete(best_run, results)
+                    except Exception as exc:  # the sweep's results stand; its parent must still close
+                        from mlplab.cli import describe
+
+                        print(f"mlplab: the best child's figures and model were not added ({describe(exc)})",
+                              file=sys.stderr, flush=True)
                 if self.settings["register"]:
                     registered = parent.register(self.settings["register"], objective, mode, best_run)
                     if registered:
@@ -273,7 +297,7 @@ class SweepSummary(Callback):
         parent.start(run_name(overrides), {"mlplab.sweep": "true", **lineage(root, overrides)})
         if parent.run_id:
             (folder / PARENT_FILE).write_text(parent.run_id + "\n")
-        OPEN.append(Sweep(folder, jobs, parent, settings))
+        OPEN.append(Sweep(folder, jobs, parent, settings, OmegaConf.to_container(config.paths, resolve=True)))
 
     def on_multirun_end(self, config, **kwargs) -> None:
         if OPEN and OPEN.pop().close():

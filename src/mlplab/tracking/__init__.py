@@ -43,14 +43,16 @@ class Tracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         pass
 
-    def log_artifact(self, path: Path, folder: str | None = None) -> None:
-        """A file, or a folder's contents, under ``folder`` of the run's artefacts."""
+    def log_artifact(self, path: Path, folder: str | None = None, run_id: str | None = None) -> None:
+        """A file, or a folder's contents, under ``folder`` of the run's artefacts (or of the
+        finished run ``run_id``: a sweep's parent completes its best child)."""
 
     def log_text(self, text: str, name: str) -> None:
         pass
 
-    def log_model(self, model_file: Path, example) -> None:
-        """The trained model (``paths.model``) as a servable model; ``example``: a few raw rows."""
+    def log_model(self, model_file: Path, example, run_id: str | None = None) -> None:
+        """The trained model (``paths.model``) as a servable model of this run (or of ``run_id``);
+        ``example``: a few raw rows."""
 
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:
         """Flush and close the run: FINISHED, FAILED or KILLED, with ``reason`` if not FINISHED."""

@@ -324,20 +324,20 @@ class MlflowTracker(Tracker):
             if ok:
                 self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+    def log_artifact(self, path: Path, folder: str | None = None, run_id: str | None = None) -> None:
         with self._guard(f"logging {Path(path).name}") as ok:
             if ok:
                 if Path(path).is_dir():
-                    self.client.log_artifacts(self.run_id, str(path), folder)
+                    self.client.log_artifacts(run_id or self.run_id, str(path), folder)
                 else:
-                    self.client.log_artifact(self.run_id, str(path), folder)
+                    self.client.log_artifact(run_id or self.run_id, str(path), folder)
 
     def log_text(self, text: str, name: str) -> None:
         with self._guard(f"logging {name}") as ok:
             if ok:
                 self.client.log_text(self.run_id, text, name)
 
-    def log_model(self, model_file: Path, example) -> None:
+    def log_model(self, model_file: Path, example, run_id: str | None = None) -> None:
         """The model (:class:`mlplab.model.Model`) as an MLflow 3 logged model named ``model``,
         linked to the run (``runs:/<id>/model``, ``mlflow.search_logged_models``), with a signature
         of the raw columns and ``example`` (raw rows) as its input example.
@@ -353,13 +353,13 @@ class MlflowTracker(Tracker):
 
                 from mlplab.model import Model as Trained
 
-                trained = Trained.load(model_file)
+                trained, run_id = Trained.load(model_file), run_id or self.run_id
                 logged = self.client.create_logged_model(  # in this run's experiment, whatever is "active"
-                    self.experiment_id, name="model", source_run_id=self.run_id,
-                    params=self.client.get_run(self.run_id).data.params)
+                    self.experiment_id, name="model", source_run_id=run_id,
+                    params=self.client.get_run(run_id).data.params)
                 mlflow.set_tracking_uri(self.uri)  # where Model.log writes
                 info = Model.log(
-                    artifact_path=None, name="model", flavor=mlflow.pyfunc, run_id=self.run_id, model_id=logged.model_id,
+                    artifact_path=None, name="model", flavor=mlflow.pyfunc, run_id=run_id, model_id=logged.model_id,
                     python_model=str(PACKAGE / "mlflow_model.py"), artifacts={"model": str(model_file)},
                     code_paths=[str(PACKAGE)], signature=signature(trained, example), input_example=example,
                     pip_requirements=[f"{p}=={v}" for p, v in requirements().items()],
