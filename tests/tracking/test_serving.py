@@ -116,6 +116,15 @@ def test_a_sweep_registers_its_best_child(store, tmp_path):
     assert champion.run_id == parent.data.tags["mlplab.sweep.best_run"]
     assert "mlplab: registered models:/iris/1 as models:/iris@champion" in res.stdout
     assert len(client.search_model_versions("name = 'iris'")) == 1  # the best child only
+    # tracking.child_artifacts: best: figures and a logged model for the best child only
+    children = client.search_runs([champion_experiment(client)], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(children) == 2
+    for child in children:
+        figures = {a.path for a in client.list_artifacts(child.info.run_id, "figures")}
+        models = client.search_logged_models([champion_experiment(client)], filter_string=f"source_run_id = '{child.info.run_id}'")
+        best = child.info.run_id == champion.run_id
+        assert (figures == {"figures/confusion_matrix.png", "figures/loss.png", "figures/grad_norms.png"}) == best
+        assert len(models) == int(best)
 
 
 def champion_experiment(client):
