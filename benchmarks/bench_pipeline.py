@@ -1,6 +1,11 @@
 """Wall times of the pipeline's everyday commands, run as a user runs them.
 
-    python benchmarks/bench_pipeline.py        # from the repository root, after `make repro`
+    python benchmarks/bench_pipeline.py             # from the repository root, after `make repro`
+    python benchmarks/bench_pipeline.py overhead    # only the per-job overhead of a sequential sweep
+
+The per-job overhead is what each job of a sequential (basic launcher) sweep adds beyond its own
+training, with full tracking: a 24-job grid of smoke jobs (a few milliseconds of training each)
+against a 1-job sweep, (T₂₄ − T₁) / 23.
 """
 
 from __future__ import annotations
@@ -29,9 +34,24 @@ def timed(cmd: list[str], repeats: int, code: int = 0) -> list[float]:
     return times
 
 
+GRID = ["seed=0,1,2,3,4,5", "nonlinearity=tanh,relu", "optimiser=sgd,adam"]  # 24 jobs
+
+
+def overhead(tmp: str, repeats: int = 2) -> None:
+    sweep = [sys.executable, "pipelines/train.py", "-m", "experiment=smoke"]
+    for extra in ([], ["tracking.child_artifacts=all"]):
+        one = min(timed([*sweep, *extra, f"hydra.sweep.dir={tmp}/one-{i}"], 1)[0] for i in range(repeats))
+        grid = min(timed([*sweep, *GRID, *extra, f"hydra.sweep.dir={tmp}/grid-{i}"], 1)[0] for i in range(repeats))
+        print(f"per-job overhead, sequential, tracked{' (' + extra[0] + ')' if extra else ''}: "
+              f"{(grid - one) / 23:.2f} s  (1 job {one:.1f} s, 24 jobs {grid:.1f} s; best of {repeats})")
+
+
 def main() -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
+        if sys.argv[1:] == ["overhead"]:
+            overhead(tmp)
+            return
         train = [py, "pipelines/train.py"]
         cases = {
             "dvc repro (no-op)": (["dvc", "repro"], 5),
@@ -51,6 +71,7 @@ def main() -> None:
         for name, (cmd, n, *code) in cases.items():
             t = timed(cmd, n, *code)
             print(f"{name:<46} {statistics.median(t):>8.2f} {max(t):>8.2f}  (n={n})")
+        overhead(tmp)
 
 
 if __name__ == "__main__":
