@@ -44,17 +44,27 @@ def load(spec: str):
 
     if "://" not in spec and ":/" not in spec:
         return Model.load(spec)
-    from mlplab.config import CONF_DIR, project_root
     from mlplab.tracking.mlflow import download_model
 
-    return Model.load(download_model(spec, project_root(CONF_DIR)))
+    return Model.load(download_model(spec, project()))
+
+
+def project() -> Path:
+    """The project whose store an MLflow URI is looked up in (without ``MLFLOW_TRACKING_URI``): the
+    one the current folder is in, as for training, else the one this package belongs to."""
+    from mlplab.config import CONF, CONF_DIR
+
+    here = Path.cwd().resolve()
+    return next((p for p in (here, *here.parents) if (p / CONF / "config.yaml").is_file()), CONF_DIR.parent)
 
 
 def predict(args: argparse.Namespace) -> None:
-    from mlplab.data import read_rows
+    from mlplab.data import DataError, read_rows
 
     model = load(args.model)
     rows = read_rows(args.input)
+    if rows.empty:
+        raise DataError(f"{args.input}: no rows to predict")
     notes: list[str] = []
     table = rows[[]].assign(prediction=model.predict(rows, notes))
     if args.probabilities:

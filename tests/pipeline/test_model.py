@@ -196,3 +196,14 @@ def test_bad_input_from_the_shell_is_one_line_and_status_2(categorical, tmp_path
 def test_help_lists_what_mlplab_does():
     res = subprocess.run([sys.executable, "-m", "mlplab", "--help"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "predict" in res.stdout
+
+
+def test_an_mlflow_uri_is_looked_up_in_the_project_of_the_current_folder(tmp_path, monkeypatch):
+    """As for training: a clone sharing another clone's environment reads its own mlflow.db."""
+    from mlplab.__main__ import project
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf/config.yaml").write_text("")
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path / "data")
+    assert project() == tmp_path.resolve()
