@@ -31,7 +31,8 @@ def main() -> None:
         for after in (8, 12, 15, 20):
             started = int(time.time() * 1000)
             proc = subprocess.Popen([*cmd, f"hydra.run.dir={tmp}/run{after}"], env=env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # Ctrl-C as from a terminal:
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             time.sleep(after)
             t = time.monotonic()
             proc.send_signal(signal.SIGINT)

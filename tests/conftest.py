@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,13 @@ REPO = CONF_DIR.parent
 PYTHON = sys.executable
 #: The virtual environment's bin folder, where `dvc` lives next to the Python running the tests.
 BIN = str(Path(sys.executable).parent)
+
+
+def ctrl_c_works() -> None:
+    """``preexec_fn`` of a process the tests interrupt: SIGINT as a terminal delivers it. Run as a
+    shell's background job (``make test &``, ``nohup``), the tests and their children start with
+    SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import BIN, PYTHON, REPO, run
+from tests.conftest import BIN, PYTHON, REPO, ctrl_c_works, run
 from tests.tracking.conftest import runs
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ LONG = ["data=digits", "training.epochs=100000", "tracking.flush_every_s=0.2", "
 def start(uri: str, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "MLFLOW_TRACKING_URI": uri}
     return subprocess.Popen([PYTHON, TRAIN, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=ctrl_c_works)
 
 
 def wait_for(condition, what: str, proc: subprocess.Popen | None = None, timeout: float = 120):

@@ -8,7 +8,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import BIN, PYTHON, REPO, run
+from tests.conftest import BIN, PYTHON, REPO, ctrl_c_works, run
 from tests.tracking.conftest import runs
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,7 @@ def test_an_interrupted_sweep_kills_the_parent_and_the_running_child(store, tmp_
     proc = subprocess.Popen(
         [PYTHON, str(REPO / "pipelines/train.py"), "-m", "data=digits", "training.epochs=100000",
          "tracking.flush_every_s=0.2", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
     client = MlflowClient(store)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
