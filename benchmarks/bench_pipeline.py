@@ -2,10 +2,12 @@
 
     python benchmarks/bench_pipeline.py             # from the repository root, after `make repro`
     python benchmarks/bench_pipeline.py overhead    # only the per-job overhead of a sequential sweep
+    python benchmarks/bench_pipeline.py crossover   # only the basic against the joblib launcher
 
 The per-job overhead is what each job of a sequential (basic launcher) sweep adds beyond its own
 training, with full tracking: a 24-job grid of smoke jobs (a few milliseconds of training each)
-against a 1-job sweep, (T₂₄ − T₁) / 23.
+against a 1-job sweep, (T₂₄ − T₁) / 23. The crossover runs the same 4-job sweep on digits (seeds
+0–3) with the basic launcher and with joblib (one process per core), for longer and longer jobs.
 """
 
 from __future__ import annotations
@@ -46,11 +48,24 @@ def overhead(tmp: str, repeats: int = 2) -> None:
               f"{(grid - one) / 23:.2f} s  (1 job {one:.1f} s, 24 jobs {grid:.1f} s; best of {repeats})")
 
 
+def crossover(tmp: str) -> None:
+    """``training (s)``: what each job's training adds, against the 1-epoch sweep."""
+    sweep = [sys.executable, "pipelines/train.py", "-m", "seed=0,1,2,3"]
+    print(f"{'epochs':>6} {'training (s)':>13} {'basic (s)':>10} {'joblib (s)':>11} {'joblib/basic':>13}")
+    base = None
+    for epochs in (1, 100, 300, 1000):
+        basic = timed([*sweep, f"training.epochs={epochs}", f"hydra.sweep.dir={tmp}/basic-{epochs}"], 1)[0]
+        joblib = timed([*sweep, f"training.epochs={epochs}", "hydra/launcher=joblib",
+                        f"hydra.sweep.dir={tmp}/joblib-{epochs}"], 1)[0]
+        base = basic if base is None else base
+        print(f"{epochs:>6} {(basic - base) / 4:>13.1f} {basic:>10.1f} {joblib:>11.1f} {joblib / basic:>13.2f}")
+
+
 def main() -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
-        if sys.argv[1:] == ["overhead"]:
-            overhead(tmp)
+        if sys.argv[1:] in (["overhead"], ["crossover"]):
+            {"overhead": overhead, "crossover": crossover}[sys.argv[1]](tmp)
             return
         train = [py, "pipelines/train.py"]
         cases = {
@@ -72,6 +87,7 @@ def main() -> None:
             t = timed(cmd, n, *code)
             print(f"{name:<46} {statistics.median(t):>8.2f} {max(t):>8.2f}  (n={n})")
         overhead(tmp)
+        crossover(tmp)
 
 
 if __name__ == "__main__":
