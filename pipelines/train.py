@@ -20,10 +20,10 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 @hydra.main(config_path=str(CONF), config_name="config", version_base="1.3")
-def job(cfg) -> None:
+def job(cfg):
     from mlplab.sweep import job as run_job
 
-    run_job(cfg)
+    return run_job(cfg)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,8 @@ def from_hydra(exc: BaseException, overrides: list[str]) -> BaseException:
 
     from mlplab.config import ConfigError, compose, override_key
 
+    if isinstance(exc.__cause__, ConfigError):  # raised by a plugin Hydra instantiated (the sweeper's checks)
+        return exc.__cause__
     text = str(exc)
     missing = re.match(r"In '[^']*': Could not find '([^']+)/([^']+)'", text)
     if missing:

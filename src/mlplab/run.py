@@ -96,8 +96,9 @@ def changed(cfg: dict, default: dict, prefix: str = "") -> list[str]:
 
 
 def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = "run", overrides: list[str] = (),
-            parent_id: str | None = None, resume_id: str | None = None) -> Result:
-    """Run ``stages`` of the validated ``cfg`` into ``out_dir``, tracked as configured."""
+            parent_id: str | None = None, resume_id: str | None = None, callbacks=()) -> Result:
+    """Run ``stages`` of the validated ``cfg`` into ``out_dir``, tracked as configured;
+    ``callbacks`` join the training's (a search's pruner)."""
     started = time.monotonic()
     tracker = open_tracker(cfg["tracking"], root)
     tracker.start(name, lineage(root, overrides), parent_id=parent_id, resume_id=resume_id)
@@ -111,7 +112,7 @@ def execute(cfg: dict, out_dir: Path, root: Path, *, stages=STAGES, name: str = 
         if "prepare" in stages:
             prepared = stage.prepare(cfg, out_dir, tracker)
         if "train" in stages:
-            _, results = stage.train(cfg, out_dir, tracker, prepared, log_model=whole)
+            _, results = stage.train(cfg, out_dir, tracker, prepared, log_model=whole, callbacks=callbacks)
         if "evaluate" in stages:
             results = {**results, **stage.evaluate(cfg, out_dir, tracker, prepared, figures=whole)}
         registered = (tracker.register(t["register"], t["objective"], t["objective_mode"])

@@ -37,9 +37,11 @@ def prepare(cfg: dict, out_dir: Path, tracker: Tracker = Tracker()) -> tuple[dic
     return splits, schema
 
 
-def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None, log_model: bool = True):
+def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None, log_model: bool = True,
+          callbacks=()):
     """Train on the prepared splits; write the model, its metrics and the epoch history.
-    ``log_model=False``: the model is not logged as an MLflow model (a sweep's child)."""
+    ``log_model=False``: the model is not logged as an MLflow model (a sweep's child);
+    ``callbacks``: more training callbacks (a search's pruner); their ``tags``, if any, are logged."""
     import pandas as pd
 
     from mlplab.network import Reporter
@@ -51,9 +53,13 @@ def train(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=None,
     tracker.set_tags({"mlplab.data_hash": data.data_hash(folder)})
     progress = Progress(cfg["training"]["epochs"])
     try:
-        network, history, recorder = fit_network(cfg, splits, schema, callbacks=(Reporter(tracker.log_metrics), progress))
+        network, history, recorder = fit_network(cfg, splits, schema,
+                                                 callbacks=(Reporter(tracker.log_metrics), progress, *callbacks))
     finally:
         progress.close()
+    for cb in callbacks:
+        if getattr(cb, "tags", None):
+            tracker.set_tags(cb.tags)
     model = Model(Preprocessing.from_json(schema["preprocessing"]), network)
     model_file = model.save(path(out_dir, cfg, "model"))
     summary = metrics.training(history)

@@ -41,8 +41,9 @@ def conf_dir(hydra_cfg) -> Path:
 
 
 # -- a job ------------------------------------------------------------------------------------
-def job(cfg) -> None:
-    """The task of ``@hydra.main``: validate, then run every stage in the job's output folder."""
+def job(cfg) -> dict | None:
+    """The task of ``@hydra.main``: validate, then run every stage in the job's output folder. A job
+    of a sweep returns its record (status, metrics, run id), which a searching sweeper reads."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -65,11 +66,16 @@ def job(cfg) -> None:
     _write(out_dir, record)  # still "running" when the sweep ends: its process was stopped or lost
     record["status"] = "ok"
     try:
-        result = _run(cfg, out_dir, root, overrides, parent, swept(sweep_dir))
+        from mlplab.search import Pruner
+
+        pruner = Pruner.for_job(sweep_dir)
+        result = _run(cfg, out_dir, root, overrides, parent, swept(sweep_dir), () if pruner is None else (pruner,))
         from mlplab.metrics import numeric
 
         LOG.info(result.summary())
         record["metrics"], record["run_id"] = numeric(result.metrics), result.run_id
+        if pruner is not None and pruner.pruned_at:
+            record["status"], record["pruned_at"] = "pruned", pruner.pruned_at
         if result.tracking_failure:
             record["error"] = f"tracking failed ({result.tracking_failure})"
     except KeyboardInterrupt:
@@ -85,20 +91,29 @@ def job(cfg) -> None:
 
             traceback.print_exc()  # a bug: keep the traceback in the job's log
     _write(out_dir, record)
+    return record
 
 
 def _run(cfg, out_dir: Path, root: Path, overrides: list[str], parent: str | None = None,
-         varied: set[str] | None = None):
+         varied: set[str] | None = None, callbacks=()):
     from mlplab.config import validate
 
     cfg = validate(cfg)  # before anything else is imported or opened
     from mlplab.run import execute, run_name
 
-    return execute(cfg, out_dir, root, name=run_name(overrides, varied), overrides=overrides, parent_id=parent)
+    return execute(cfg, out_dir, root, name=run_name(overrides, varied), overrides=overrides, parent_id=parent,
+                   callbacks=callbacks)
 
 
 def swept(folder: Path) -> set[str] | None:
-    """The keys a sweep varies (a child's name needs no more): from its planned jobs, if known."""
+    """The keys a sweep varies (a child's name needs no more): from its planned jobs, or the
+    search space of a search (:data:`mlplab.search.STUDY_FILE`), if known."""
+    from mlplab.search import STUDY_FILE
+
+    try:
+        return set(json.loads((folder / STUDY_FILE).read_text())["space"]) or None
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        pass
     try:
         jobs = json.loads((folder / JOBS_FILE).read_text())
     except (FileNotFoundError, json.JSONDecodeError):

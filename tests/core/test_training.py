@@ -107,6 +107,20 @@ def test_early_stopping_restores_the_best_weights():
     assert net.loss(X, 1 - Y) == pytest.approx(h.best_loss, rel=1e-6)
 
 
+def test_a_callback_can_stop_the_fit_after_an_epoch():
+    from mlplab.core import Callback
+
+    class StopAtThree(Callback):
+        def on_epoch_end(self, event):
+            self.stop_training = event.epoch == 3
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    net = Network([2, 3, 1], ["tanh", "sigmoid"], "binary_cross_entropy", rng=0)
+    h = fit(net, X, (X[:, :1] > 0).astype(float), optimiser=get_optimiser("sgd", lr=0.1), epochs=10, rng=0,
+            callbacks=[StopAtThree()])
+    assert len(h.train_loss) == 3 and h.stopped_early
+
+
 def test_divergence_raises_with_epoch_and_step():
     X = np.linspace(-1, 1, 20)[:, None] * 100
     net = Network([1, 8, 1], ["relu", "identity"], "squared_error", rng=0)

@@ -80,7 +80,11 @@ class History:
 
 
 class Callback:
-    """Receives training events; override what you need."""
+    """Receives training events; override what you need. Setting ``stop_training`` in
+    :meth:`on_epoch_end` ends the fit after that epoch, as early stopping would (a search's
+    pruner does)."""
+
+    stop_training: bool = False
 
     def on_fit_start(self, network) -> None:
         pass

@@ -162,7 +162,7 @@ def _fit(network, X, Y, optimiser, epochs, rng, batch_size, validation, patience
         event = EpochEvent(epoch, step, train_loss, lr, stats, val_loss, val_acc, improved)
         for cb in callbacks:
             cb.on_epoch_end(event)
-        if patience is not None and waited >= patience:
+        if any(cb.stop_training for cb in callbacks) or patience is not None and waited >= patience:
             history.stopped_early = True
             break
     history.steps = step

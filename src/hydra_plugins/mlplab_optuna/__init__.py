@@ -1,0 +1,1 @@
+"""``hydra/sweeper=optuna``: mlplab's Optuna sweeper (see :mod:`.optuna_sweeper`)."""
