@@ -29,11 +29,12 @@ SERVERS = {
 
 #: (pattern, replacement) for each simple command, so that it finishes in seconds: a run trains
 #: for 2 epochs on the same data (later commands use its model) unless it sets an experiment or
-#: the epochs itself; make must not build a venv (the one running these tests is it).
+#: the epochs itself; a search runs 3 trials; make must not build a venv (the one running these tests is it).
 RULES = [
     (r"^make ", "make -o .venv/installed "),
     (r"^python pipelines/train\.py(?!.*(experiment|training\.epochs)=).*", r"\g<0> training.epochs=2"),
     (r"^dvc exp run(?!.*(experiment|training\.epochs)=).*", r"\g<0> -S training.epochs=2"),
+    (r"hydra\.sweeper\.n_trials=\d+", "hydra.sweeper.n_trials=3"),
 ]
 
 #: MLflow's store as a user has it: none named, so mlflow.db in the project (here the copy).
