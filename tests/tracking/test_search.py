@@ -107,3 +107,23 @@ def test_the_search_space_reads_as_the_official_plugin_reads_it():
     assert sizes.choices == ("[32]", "[64]", "[64,64]")
     epochs = distribution(parse("training.epochs=range(10,50,10)"))
     assert (epochs.low, epochs.high, epochs.step) == (10, 50, 10)
+
+
+def test_ctrl_c_closes_the_parent_the_running_trial_and_its_run(store, tmp_path):
+    import os
+    import signal
+
+    from tests.conftest import ctrl_c_works
+    from tests.tracking.test_faults import training, wait_for
+
+    cmd = search(tmp_path, "hydra.sweeper.n_trials=50", "data.n_samples=2000", "training.epochs=100000",
+                 "tracking.flush_every_s=0.2", name="c")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=ctrl_c_works)
+    wait_for(training(store), "a trial training", proc, timeout=180)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err.strip().splitlines()[-1]) == (130, "mlplab: interrupted (Ctrl-C)")
+    assert "RUNNING" not in set(runs(store).status)  # the parent and the trial's run: KILLED
+    states = {t.state for t in study(tmp_path, "c").trials}
+    assert optuna.trial.TrialState.RUNNING not in states and optuna.trial.TrialState.FAIL in states
