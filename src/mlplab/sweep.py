@@ -233,7 +233,8 @@ class Sweep:
         seeds = self.across_seeds(results)
         if seeds:
             table = f"{table}\n{seeds}"
-        print(table, flush=True)
+        if n:  # a sweep stopped before any job (a config error) has no table to show
+            print(table, flush=True)
         parent = self.parent
         if status is not None:
             parent.close_children(status, f"the sweep was cut short: {reason}")

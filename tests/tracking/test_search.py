@@ -127,3 +127,15 @@ def test_ctrl_c_closes_the_parent_the_running_trial_and_its_run(store, tmp_path)
     assert "RUNNING" not in set(runs(store).status)  # the parent and the trial's run: KILLED
     states = {t.state for t in study(tmp_path, "c").trials}
     assert optuna.trial.TrialState.RUNNING not in states and optuna.trial.TrialState.FAIL in states
+
+
+@pytest.mark.parametrize("bad, line", [
+    ("data=digits", "mlplab: invalid config: data.n_samples: unknown key; valid: name, standardise, test_size, val_size"),
+    ("hydra.sweeper.pruner=foo", "mlplab: invalid config: hydra.sweeper.pruner: must be one of none, median, hyperband, got 'foo'"),
+])
+def test_a_config_error_of_every_trial_is_one_line_before_the_study(store, tmp_path, bad, line):
+    res = run(search(tmp_path, bad, name="bad"), REPO)
+    assert (res.returncode, res.stderr.strip().splitlines()[-1]) == (2, line)
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stdout
+    with pytest.raises(KeyError):  # no study was created, no trial run
+        study(tmp_path, "bad")

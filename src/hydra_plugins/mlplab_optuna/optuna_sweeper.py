@@ -47,6 +47,11 @@ for _name, _target in (("tpe", "optuna.samplers.TPESampler"), ("random", "optuna
                                  provider="mlplab")
 
 
+def first(distribution):
+    """A point of the search space: the first choice, or the low end."""
+    return distribution.choices[0] if hasattr(distribution, "choices") else distribution.low
+
+
 class OptunaSweeper(Sweeper):
     def __init__(self, sampler, direction, study_name, storage, n_trials, n_jobs, pruner, params):
         from mlplab.config import ConfigError
@@ -67,6 +72,20 @@ class OptunaSweeper(Sweeper):
         self.hydra_context, self.config = hydra_context, config
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
                                                                 task_function=task_function, config=config)
+
+    def check(self, overrides: list) -> None:
+        """A config error shared by every trial is one line before the study starts, not a
+        failure per trial: the search space's first point must validate."""
+        from hydra.types import RunMode
+        from omegaconf import open_dict
+
+        from mlplab.config import to_plain, validate
+
+        cfg = self.hydra_context.config_loader.load_configuration(self.config.hydra.job.config_name, overrides,
+                                                                  run_mode=RunMode.RUN)
+        with open_dict(cfg):
+            cfg.pop("hydra")
+        validate(to_plain(cfg))
 
     def sweep(self, arguments):
         from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -89,6 +108,7 @@ class OptunaSweeper(Sweeper):
                 fixed.append(o.input_line)
         if not space:
             raise ConfigError("hydra.sweeper.params", "no search space: give e.g. 'optimiser.lr=interval(1e-4,1e-1)'")
+        self.check([*fixed, *(f"{k}={first(d)}" for k, d in space.items())])
         tracking = self.config.tracking
         direction = self.direction or ("maximize" if tracking.objective_mode == "max" else "minimize")
         root = project_root(sweep.conf_dir(self.config.hydra))
