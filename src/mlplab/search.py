@@ -3,7 +3,7 @@
 The sweeper (``src/hydra_plugins/mlplab_optuna``) asks the study for trials and launches each as
 a Hydra job with Hydra's launcher; the job trains with a :class:`Pruner` that reports the
 validation metric of every epoch to the trial and stops training when the study's pruner says so.
-The job finds its trial through ``MLPLAB_OPTUNA_TRIAL`` (set per job with Hydra's
+The job finds its trial through ``MLPLAB_OPTUNA_TRIAL_ID`` (set per job with Hydra's
 ``hydra.job.env_set``) and the study through ``optuna.json`` in the sweep's folder, so the same
 works in-process (basic launcher) and in worker processes (joblib, SLURM).
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mlplab.core import Callback, EpochEvent
 
-TRIAL_ENV = "MLPLAB_OPTUNA_TRIAL"
+TRIAL_ENV = "MLPLAB_OPTUNA_TRIAL_ID"  # Optuna's id of the trial in its storage (not its number in the study)
 STUDY_FILE = "optuna.json"
 JOURNAL = "optuna.journal"
 PRUNERS = ("none", "median", "hyperband")
@@ -31,7 +31,19 @@ PRUNERS = ("none", "median", "hyperband")
 
 # -- the study ----------------------------------------------------------------------------------
 def storage(url: str | None, root: Path):
-    """Optuna's storage for ``url``; ``None``: the journal file beside the project's MLflow store."""
+    """Optuna's storage for ``url``; ``None``: the journal file beside the project's MLflow store.
+    A storage that cannot be used is a :class:`~mlplab.config.ConfigError` on ``hydra.sweeper.storage``."""
+    from mlplab.config import ConfigError
+
+    try:
+        return _storage(url, root)
+    except Exception as exc:  # Optuna and SQLAlchemy raise many kinds
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ConfigError("hydra.sweeper.storage", f"cannot use {url or Path(root) / JOURNAL!s} "
+                          f"({type(exc).__name__}: {text})") from None
+
+
+def _storage(url: str | None, root: Path):
     import optuna
 
     if url is None:
@@ -165,6 +177,8 @@ def story(study, parent, objective: str) -> str:
 
     states = {s: sum(t.state == s for t in study.trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     counts = ", ".join(f"{n} {s.name.lower()}" for s, n in states.items())
+    running = sum(t.state == TrialState.RUNNING for t in study.trials)
+    counts += f", {running} running in other workers" if running else ""
     lines = [f"study {study.study_name!r}: {len(study.trials)} trials ({counts})"]
     if states[TrialState.COMPLETE]:
         best = study.best_trial

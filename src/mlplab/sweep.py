@@ -23,6 +23,7 @@ from hydra.experimental.callback import Callback
 
 RESULT_FILE = "result.json"
 PARENT_FILE = "mlflow_parent_run_id"
+PRUNED_TAG = "tags.mlplab.pruned_at_epoch"  # a search's pruned trial: not a candidate for the best
 JOBS_FILE = "jobs.json"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 LOG = logging.getLogger("mlplab")  # Hydra sends it to the console and to the job's log
@@ -245,10 +246,12 @@ class Sweep:
         if children is not None and len(children):
             objective, mode = self.settings["objective"], self.settings["objective_mode"]
             column = f"metrics.{objective}"
-            if column in children and children[column].notna().any():
-                best = children[column].max() if mode == "max" else children[column].min()
+            pruned = PRUNED_TAG in children and children[PRUNED_TAG].notna()
+            ranked = children[~pruned] if PRUNED_TAG in children else children  # a pruned trial stopped early
+            if column in ranked and ranked[column].notna().any():
+                best = ranked[column].max() if mode == "max" else ranked[column].min()
                 summary[f"sweep/best/{objective}"] = float(best)
-                best_run = children.loc[children[column] == best, "run_id"].iloc[0]
+                best_run = ranked.loc[ranked[column] == best, "run_id"].iloc[0]
                 parent.set_tags({"mlplab.sweep.best_run": best_run})
                 if self.settings["child_artifacts"] == "best" and status is None:
                     try:

@@ -132,10 +132,11 @@ def test_ctrl_c_closes_the_parent_the_running_trial_and_its_run(store, tmp_path)
 @pytest.mark.parametrize("bad, line", [
     ("data=digits", "mlplab: invalid config: data.n_samples: unknown key; valid: name, standardise, test_size, val_size"),
     ("hydra.sweeper.pruner=foo", "mlplab: invalid config: hydra.sweeper.pruner: must be one of none, median, hyperband, got 'foo'"),
+    ("hydra.sweeper.storage=bogus", "mlplab: invalid config: hydra.sweeper.storage: cannot use bogus (ArgumentError: "),
 ])
 def test_a_config_error_of_every_trial_is_one_line_before_the_study(store, tmp_path, bad, line):
     res = run(search(tmp_path, bad, name="bad"), REPO)
-    assert (res.returncode, res.stderr.strip().splitlines()[-1]) == (2, line)
+    assert res.returncode == 2 and res.stderr.strip().splitlines()[-1].startswith(line), res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stdout
     with pytest.raises(KeyError):  # no study was created, no trial run
         study(tmp_path, "bad")

@@ -112,13 +112,17 @@ class OptunaSweeper(Sweeper):
         tracking = self.config.tracking
         direction = self.direction or ("maximize" if tracking.objective_mode == "max" else "minimize")
         root = project_root(sweep.conf_dir(self.config.hydra))
-        sampler_conf = OmegaConf.to_container(OmegaConf.create(self.sampler_conf), resolve=True)
-        if "seed" in sampler_conf and sampler_conf["seed"] is None:
-            sampler_conf["seed"] = int(self.config.seed)
         from hydra.utils import instantiate
 
         store = search.storage(self.storage_url, root)
-        study = search.open_study(self.study_name, store, direction, instantiate(sampler_conf), self.pruner)
+        study = search.open_study(self.study_name, store, direction, None, self.pruner)
+        # Seeded by `seed` (or the sampler's own seed), moved on by the trials the study already has:
+        # a resumed study proposes new points. Workers started together: give each a sampler.seed.
+        sampler_conf = OmegaConf.to_container(OmegaConf.create(self.sampler_conf), resolve=True)
+        if "seed" in sampler_conf:
+            sampler_conf["seed"] = int(self.config.seed if sampler_conf["seed"] is None else sampler_conf["seed"])
+            sampler_conf["seed"] += len(study.trials)
+        study.sampler = instantiate(sampler_conf)
         folder = Path(self.config.hydra.sweep.dir)
         folder.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, folder / "multirun.yaml")
