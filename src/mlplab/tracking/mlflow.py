@@ -92,10 +92,14 @@ def create_sqlite(path: Path) -> None:
                 stale.unlink(missing_ok=True)
         tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
         tmp.unlink(missing_ok=True)
-        try:  # an interrupt here is harmless: the temporary file is removed, the store never appears
+        try:
             from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-            SqlAlchemyStore(f"sqlite:///{tmp}", str(path.parent / "mlartifacts")).engine.dispose()
+            # An interrupt raised inside SQLAlchemy can be swallowed (in a garbage-collection callback)
+            # or come out as another error; held until the migrations end, it is raised here, before
+            # the rename: the temporary file is removed and the store never appears.
+            with _uninterrupted():
+                SqlAlchemyStore(f"sqlite:///{tmp}", str(path.parent / "mlartifacts")).engine.dispose()
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
