@@ -215,10 +215,10 @@ def load_table(cfg: dict, seed: int) -> Table:
 def check_categories(table: Table, where: str, missing: str) -> None:
     """Missing values in a text or boolean column are refused (``data.missing: error``) or become
     a category of their own (any imputation)."""
-    from mlplab.preprocessing import _is_category
+    from mlplab.preprocessing import is_category
 
     frame = table.features
-    gaps = {c: int(frame[c].isna().sum()) for c in frame.columns if _is_category(frame[c]) and frame[c].isna().any()}
+    gaps = {c: int(frame[c].isna().sum()) for c in frame.columns if is_category(frame[c]) and frame[c].isna().any()}
     if gaps and missing == "error":
         cols = ", ".join(f"{c} ({n})" for c, n in gaps.items())
         raise DataError(f"{where}: missing values in the categorical columns {cols}; set data.missing to one of "

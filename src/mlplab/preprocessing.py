@@ -41,7 +41,7 @@ def _some(names: list[str], n: int = 6) -> str:
     return ", ".join(names) if len(names) <= n else f"{', '.join(names[:n])}, … ({len(names)} columns)"
 
 
-def _is_category(column) -> bool:
+def is_category(column) -> bool:
     import pandas as pd
 
     return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
@@ -81,7 +81,7 @@ class Preprocessing:
         columns = []
         for name in features.columns:
             col = features[name]
-            if _is_category(col):
+            if is_category(col):
                 seen = sorted({str(v) for v in col.dropna()})
                 columns.append({"name": str(name), "kind": "category", "categories": seen,
                                 "missing_category": missing != "error" and bool(features[name].isna().any())})
@@ -136,8 +136,7 @@ class Preprocessing:
                 notes.append(f"column {c['name']!r}: {int(unknown.sum())} rows with a category the training split "
                              f"never saw ({examples}), encoded as none of its categories")
             onehots.append((text.to_numpy()[:, None] == np.array(cats, dtype=object)[None, :]).astype(float))
-        X = np.column_stack([*numbers, *onehots]) if numbers or onehots else np.empty((len(rows), 0))
-        X = X.astype(float)
+        X = np.column_stack([*numbers, *onehots]).astype(float, copy=False)
         if self.mean is not None:
             X -= np.asarray(self.mean)
             X /= np.asarray(self.scale)

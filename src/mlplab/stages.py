@@ -104,19 +104,13 @@ def evaluate(cfg: dict, out_dir: Path, tracker: Tracker = Tracker(), prepared=No
     return {**scores, "test/is_train": report["test_is_train"]}
 
 
-def draw(cfg: dict, out_dir: Path, model: Model | None = None, report: dict | None = None, test=None) -> Path:
-    """The figures of a trained and evaluated run into ``paths.figures``; what is not given is read
-    back from ``out_dir`` (a sweep draws its best child's figures once the sweep is over)."""
+def draw(cfg: dict, out_dir: Path, model: Model, report: dict, test) -> Path:
+    """The figures of an evaluated run into ``paths.figures``: ``report`` and ``test`` (the rows as
+    the network saw them) are what :func:`mlplab.evaluation.evaluate` returned."""
     import pandas as pd
 
     from mlplab import plots
 
-    if model is None:
-        from mlplab.evaluation import evaluate as test_scores
-
-        model = Model.load(path(out_dir, cfg, "model"))
-        rows = data.read_rows(path(out_dir, cfg, "prepared", is_dir=True) / data.TEST_ROWS)
-        _, report, test, _ = test_scores(model, rows)
     figures = path(out_dir, cfg, "figures", is_dir=True)
     for old in figures.glob("*.png"):  # a figure that no longer applies must not linger
         old.unlink()

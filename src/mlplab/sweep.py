@@ -215,6 +215,7 @@ class Sweep:
         """Draw the figures of the best child and log them and its model into its run (the children
         skipped both: ``tracking.child_artifacts: best``)."""
         from mlplab import stages
+        from mlplab.evaluation import evaluate
         from mlplab.model import Model
 
         job = next((name for name, r in results.items() if r.get("run_id") == run_id), None)
@@ -222,9 +223,11 @@ class Sweep:
             return
         folder, cfg = self.folder / job, {"paths": self.paths}
         model_file = stages.path(folder, cfg, "model")
+        model = Model.load(model_file)
         rows = stages.data.read_rows(stages.path(folder, cfg, "prepared", is_dir=True) / stages.data.TEST_ROWS)
-        self.parent.log_artifact(stages.draw(cfg, folder), "figures", run_id=run_id)
-        self.parent.log_model(model_file, stages.example(rows, Model.load(model_file)), run_id=run_id)
+        _, report, test, _ = evaluate(model, rows)
+        self.parent.log_artifact(stages.draw(cfg, folder, model, report, test), "figures", run_id=run_id)
+        self.parent.log_model(model_file, stages.example(rows, model), run_id=run_id)
 
     def close(self, status: str | None = None, reason: str | None = None) -> int:
         """Print the table, summarise the children into the parent and close it; return the
@@ -246,8 +249,7 @@ class Sweep:
         if children is not None and len(children):
             objective, mode = self.settings["objective"], self.settings["objective_mode"]
             column = f"metrics.{objective}"
-            pruned = PRUNED_TAG in children and children[PRUNED_TAG].notna()
-            ranked = children[~pruned] if PRUNED_TAG in children else children  # a pruned trial stopped early
+            ranked = children[children[PRUNED_TAG].isna()] if PRUNED_TAG in children else children  # not pruned
             if column in ranked and ranked[column].notna().any():
                 best = ranked[column].max() if mode == "max" else ranked[column].min()
                 summary[f"sweep/best/{objective}"] = float(best)

@@ -88,7 +88,10 @@ class OptunaSweeper(Sweeper):
         validate(to_plain(cfg))
 
     def sweep(self, arguments):
+        import json
+
         from hydra.core.override_parser.overrides_parser import OverridesParser
+        from hydra.utils import instantiate
         from omegaconf import OmegaConf
 
         from mlplab import search, sweep
@@ -112,8 +115,6 @@ class OptunaSweeper(Sweeper):
         tracking = self.config.tracking
         direction = self.direction or ("maximize" if tracking.objective_mode == "max" else "minimize")
         root = project_root(sweep.conf_dir(self.config.hydra))
-        from hydra.utils import instantiate
-
         store = search.storage(self.storage_url, root)
         study = search.open_study(self.study_name, store, direction, None, self.pruner)
         # Seeded by `seed` (or the sampler's own seed), moved on by the trials the study already has:
@@ -126,8 +127,6 @@ class OptunaSweeper(Sweeper):
         folder = Path(self.config.hydra.sweep.dir)
         folder.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, folder / "multirun.yaml")
-        import json
-
         (folder / search.STUDY_FILE).write_text(json.dumps({
             "study": study.study_name, "storage": self.storage_url, "root": str(root), "pruner": self.pruner,
             "monitor": search.monitored(tracking.objective), "space": sorted(space)}, indent=1) + "\n")
