@@ -27,8 +27,6 @@ class Tracker:
     run_id: str | None = None
     #: What went wrong with the store while the run was going on, if anything.
     failure: str | None = None
-    #: The id of the model logged by :meth:`log_model`, if any.
-    model_id: str | None = None
 
     def start(self, name: str, tags: dict[str, str], *, parent_id: str | None = None,
               resume_id: str | None = None) -> None:

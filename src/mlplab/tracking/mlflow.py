@@ -362,13 +362,12 @@ class MlflowTracker(Tracker):
                     self.experiment_id, name="model", source_run_id=run_id,
                     params=self.client.get_run(run_id).data.params)
                 mlflow.set_tracking_uri(self.uri)  # where Model.log writes
-                info = Model.log(
+                Model.log(
                     artifact_path=None, name="model", flavor=mlflow.pyfunc, run_id=run_id, model_id=logged.model_id,
                     python_model=str(PACKAGE / "mlflow_model.py"), artifacts={"model": str(model_file)},
                     code_paths=[str(PACKAGE)], signature=signature(trained, example), input_example=example,
                     pip_requirements=[f"{p}=={v}" for p, v in requirements().items()],
                 )
-                self.model_id = info.model_id
 
     def register(self, name: str, objective: str, mode: str, run_id: str | None = None) -> str | None:
         self.flush()  # this run's objective, if it is the one registered, must be in the store
