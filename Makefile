@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: repro test ui constraints
+.PHONY: repro test ui server server-stop constraints
 
 $(VENV)/installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: $(VENV)/installed
 
 ui: $(VENV)/installed
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(or $(PORT),5000)
+
+# MLflow on PostgreSQL, data in server/ (ARTIFACTS=s3://bucket/prefix to keep artefacts on S3)
+server: $(VENV)/installed
+	python -m mlplab server start --port $(or $(PORT),5000) $(if $(ARTIFACTS),--artifacts $(ARTIFACTS))
+
+server-stop: $(VENV)/installed
+	python -m mlplab server stop --port $(or $(PORT),5000)
 
 constraints: $(VENV)/installed
 	python -m pip freeze --exclude-editable | grep -v '^mlplab' > constraints.txt

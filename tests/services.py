@@ -1,6 +1,8 @@
 """Real services for the tests that go beyond one machine, each started here and stopped by PID.
 
 - :func:`moto_s3`: moto's S3 server on a free loopback port (DVC remotes, MLflow artefacts).
+- :func:`tracking_server`: ``make server`` (PostgreSQL and ``mlflow server``) in a project, on a
+  free port; ``make server-stop`` at the end, and SIGKILL by PID for anything it left.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import BIN
+from tests.conftest import BIN, run
 
 #: moto accepts any credentials; boto3, DVC and MLflow read these from the environment.
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -73,3 +75,24 @@ def moto_s3(log: Path, buckets: tuple[str, ...] = ("mlplab",)):
         yield endpoint, {**S3_CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": endpoint}
     finally:
         stop(process)
+
+
+def make(project: Path, target: str, port: int, env: dict | None = None, **variables: str):
+    """``make <target> PORT=<port>`` in ``project`` as a user types it (the venv is the tests')."""
+    args = [f"{k}={v}" for k, v in variables.items()]
+    return run(["make", "-s", "-o", ".venv/installed", target, f"PORT={port}", *args], project, env=env)
+
+
+@contextmanager
+def tracking_server(project: Path, env: dict | None = None, **variables: str):
+    """``make server`` on a free port: yields its ``MLFLOW_TRACKING_URI``."""
+    from mlplab.server import Server
+
+    port = free_port()
+    started = make(project, "server", port, env, **variables)
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if make(project, "server-stop", port, env).returncode != 0:
+            Server(project, port).stop()  # the same, by PID, with a traceback to read

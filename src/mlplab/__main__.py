@@ -3,6 +3,8 @@
 
     python -m mlplab predict models/model.npz rows.csv -o predictions.csv
     python -m mlplab predict models:/digits@champion rows.parquet --probabilities
+    python -m mlplab server start --port 5000       # make server: MLflow on PostgreSQL
+    python -m mlplab server stop --port 5000        # make server-stop
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ def parser() -> argparse.ArgumentParser:
                          help="where to write the predictions (.csv or .parquet); default: standard output as CSV")
     predict.add_argument("--probabilities", action="store_true",
                          help="add one column per class, named after its label (classification only)")
+    server = sub.add_parser(
+        "server", help="start or stop the project's MLflow tracking server on PostgreSQL",
+        description="An MLflow tracking server on 127.0.0.1 with the runs in PostgreSQL and proxied artefacts, "
+                    "its data in the project's server/ folder. start returns once it answers and prints the "
+                    "MLFLOW_TRACKING_URI to use; stop stops it (and PostgreSQL with the project's last server).")
+    server.add_argument("action", choices=("start", "stop"))
+    server.add_argument("--port", type=int, default=5000, help="the server's port (default: 5000)")
+    server.add_argument("--artifacts", help="where the server stores artefacts: a folder or s3://bucket/prefix "
+                                            "(default: server/artifacts)")
+    server.add_argument("--workers", type=int, help="the server's worker processes (default: MLflow's)")
     return p
 
 
@@ -81,12 +93,24 @@ def predict(args: argparse.Namespace) -> None:
         print(f"mlplab predict: {len(table)} predictions in {args.output}", file=sys.stderr)
 
 
+def server(args: argparse.Namespace) -> None:
+    from mlplab.server import Server
+
+    where = Server(project(), args.port)
+    if args.action == "start":
+        print(f"mlplab server: {where.start(args.artifacts, args.workers)}")
+        print(f"export MLFLOW_TRACKING_URI={where.uri}")
+    else:
+        for line in where.stop():
+            print(f"mlplab server: {line}")
+
+
 def main(argv: list[str] | None = None) -> None:
     from mlplab.cli import user_errors
 
     args = parser().parse_args(argv)
     try:
-        {"predict": predict}[args.command](args)
+        {"predict": predict, "server": server}[args.command](args)
     except BrokenPipeError:  # the reader stopped early (`| head`): not an error
         sys.stdout = open(os.devnull, "w")
     except (*user_errors(), KeyboardInterrupt) as exc:

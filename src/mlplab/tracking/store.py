@@ -3,8 +3,9 @@
 The URI is ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else the SQLite file ``mlflow.db`` at
 the project's root. :func:`check` refuses, in one line and within seconds, what would otherwise
 end in a long traceback or minutes of retries: an unknown scheme, a file store, a folder that
-cannot be created, a SQLite file that is not a (complete) MLflow store or cannot be written, and
-a tracking server that does not answer.
+cannot be created, a SQLite file that is not a (complete) MLflow store or cannot be written, a
+PostgreSQL database that does not answer, and a tracking server that does not answer or runs
+another MLflow than this client.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ SQLITE = "sqlite:///"
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
 #: Seconds a tracking server gets to answer ``/health`` before the run refuses to start.
 PROBE_TIMEOUT_S = 5.0
-#: MLflow's HTTP client retries for minutes by default; a run must not hang that long on a hiccup.
-HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+#: MLflow's HTTP client retries for minutes by default. A run rides out a restarting server (it
+#: answers again ~10 s after a restart here) with waits of 2, 4, 8 and 16 s, and no longer.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "2",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 _HEADER = b"SQLite format 3\x00"
 
 
@@ -53,6 +56,8 @@ def check(uri: str, key: str) -> None:
         if not uri.startswith(SQLITE) or uri == SQLITE:
             raise StoreError(f"{key}: {uri!r} names no file; write {SQLITE}<path>/{DB_FILE}")
         check_sqlite(sqlite_path(uri), key)
+    elif scheme == "postgresql":
+        check_postgres(uri, key)
     elif scheme in ("http", "https"):
         for name, value in HTTP_LIMITS.items():
             os.environ.setdefault(name, value)
@@ -101,18 +106,59 @@ def needs_creation(path: Path) -> bool:
         return db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
 
 
+def check_postgres(uri: str, key: str) -> None:
+    """Connect once, for at most :data:`PROBE_TIMEOUT_S` seconds (SQLAlchemy would retry for a minute)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        engine_url = make_url(uri)
+        dialect = engine_url.get_dialect()()
+        driver = dialect.import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"{key}: cannot use {uri!r} ({exc}); write postgresql+psycopg2://user@host/database") from None
+    args, kwargs = dialect.create_connect_args(engine_url)
+    try:
+        driver.connect(*args, **{**kwargs, "connect_timeout": int(PROBE_TIMEOUT_S)}).close()
+    except driver.Error as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise StoreError(f"{key}: cannot connect to PostgreSQL at {engine_url.render_as_string(hide_password=True)} "
+                         f"({reason}); start it (make server starts the project's) or check the address") from None
+
+
 def probe(uri: str, key: str) -> None:
-    """Ask the server's ``/health`` once, for at most :data:`PROBE_TIMEOUT_S` seconds."""
+    """Ask the server's ``/health`` and ``/version`` once, for at most :data:`PROBE_TIMEOUT_S` seconds
+    each: it answers, and runs the MLflow of this client (constraints.txt pins both)."""
     import urllib.error
     import urllib.request
+    from importlib.metadata import version
 
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S) as reply:
             reply.read()
+        with urllib.request.urlopen(uri.rstrip("/") + "/version", timeout=PROBE_TIMEOUT_S) as reply:
+            server = reply.read().decode(errors="replace").strip()
     except urllib.error.HTTPError as exc:
         if exc.code >= 500:
             raise StoreError(f"{key}: the tracking server at {uri} answers with an error ({exc.code} {exc.reason})") from None
+        return  # a server without these endpoints (e.g. behind a proxy): MLflow will tell
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise StoreError(f"{key}: cannot reach the tracking server at {uri} ({reason}); start it "
                          "(make server) or check the address") from None
+    client = version("mlflow")
+    if server.split(".")[:2] != client.split(".")[:2]:
+        raise StoreError(f"{key}: the tracking server at {uri} runs MLflow {server}, this client {client}; "
+                         "run both from the same pins (constraints.txt)")
+    try:  # a server whose database is down still answers /health, and hangs on every request
+        with urllib.request.urlopen(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1",
+                                    timeout=PROBE_TIMEOUT_S) as reply:
+            reply.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500:
+            raise StoreError(f"{key}: the tracking server at {uri} cannot read its store ({exc.code} {exc.reason}); "
+                             "is its database running? (make server starts both)") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise StoreError(f"{key}: the tracking server at {uri} answers, but not from its store within "
+                         f"{PROBE_TIMEOUT_S:g} s ({getattr(exc, 'reason', exc)}); is its database running? "
+                         "(make server starts both)") from None
