@@ -63,12 +63,10 @@ def smoke() -> dict:
     return untracked("experiment=smoke")
 
 
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """A fresh git + DVC repository holding the project's tracked files (as a clone would)."""
+def copy_repo(dest: Path) -> Path:
+    """A fresh git + DVC repository at ``dest`` holding the project's tracked files (as a clone would)."""
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                            capture_output=True, check=True).stdout.decode().split("\0")
-    dest = tmp_path / "repo"
     for rel in filter(None, files):
         src = REPO / rel
         if src.is_file():
@@ -78,3 +76,8 @@ def repo_copy(tmp_path: Path) -> Path:
                  ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
         subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True)
     return dest
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    return copy_repo(tmp_path / "repo")

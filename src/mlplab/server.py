@@ -157,11 +157,7 @@ class Server:
             pid = int(self.pid_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return pid if _alive(pid) else None
 
     def answers(self) -> bool:
         try:
@@ -173,9 +169,9 @@ class Server:
     def start(self, artifacts: str | None = None, workers: int | None = None) -> str:
         """Start PostgreSQL and the MLflow server unless they run; return what was done, in a line."""
         self.start_postgres()
-        if self.pid() is not None:
-            self._wait()
-            return f"the MLflow server on {self.uri} is already running (process {self.pid()})"
+        running = self.pid()
+        if running is not None and self._wait(running):
+            return f"the MLflow server on {self.uri} is already running (process {running})"
         if self.answers():
             raise ServerError(f"port {self.port} is taken by another server; choose another: PORT=<port> make server")
         destination = artifacts or str(self.folder / "artifacts")
@@ -193,10 +189,16 @@ class Server:
         return f"started MLflow {_mlflow_version()} on {self.uri} (process {process.pid}), runs in PostgreSQL " \
                f"({self.pgdata}), artefacts in {destination}"
 
-    def _wait(self, process: subprocess.Popen | None = None) -> None:
+    def _wait(self, process: subprocess.Popen | int) -> bool:
+        """Until the server answers (``True``); ``False`` if the process (an earlier server's id, which
+        may be stopping) ended first; a new server that ends or never answers is an error."""
+        pid = process if isinstance(process, int) else process.pid
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.answers():
-            if process is not None and process.poll() is not None:
+            ended = process.poll() is not None if isinstance(process, subprocess.Popen) else not _alive(pid)
+            if ended and isinstance(process, int):
+                return False
+            if ended:
                 self.pid_file.unlink(missing_ok=True)
                 raise ServerError(f"mlflow server exited ({process.returncode}): {_last_line(_tail(self.log))} "
                                   f"(log: {self.log})")
@@ -204,6 +206,7 @@ class Server:
                 raise ServerError(f"mlflow server did not answer on {self.uri} within {START_TIMEOUT_S} s "
                                   f"(log: {self.log})")
             time.sleep(0.3)
+        return True
 
     def stop(self) -> list[str]:
         """Stop this port's MLflow server, and PostgreSQL if no other server of the project runs."""
@@ -239,6 +242,14 @@ def _traversable(path: Path) -> None:
         mode = parent.stat().st_mode
         if not mode & 0o001:
             os.chmod(parent, mode | 0o001)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _stop_group(pid: int, seconds: float = 20) -> None:
