@@ -4,15 +4,18 @@ The commands are read from the README's ```bash blocks, so one added there is ru
 made tiny by a rule for its kind; only the commands in ``SKIP`` are not run, each for the reason given.
 """
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import time
 import urllib.request
+import warnings
 
 import pytest
 
+from tests import slurm
 from tests.conftest import BIN, PYTHON, REPO, run
 from tests.tracking.test_ui import _free_port
 
@@ -30,9 +33,13 @@ SERVERS = {
 #: (pattern, replacement) for each simple command, so that it finishes in seconds: a run trains
 #: for 2 epochs on the same data (later commands use its model) unless it sets an experiment or
 #: the epochs itself; a search runs 3 trials; make must not build a venv (the one running these tests is it).
+#: ``make server`` serves on a free port, and the commands that name its address use that port.
+SERVER_PORT = _free_port()
 RULES = [
     (r"^make ", "make -o .venv/installed "),
-    (r"^python pipelines/train\.py(?!.*(experiment|training\.epochs)=).*", r"\g<0> training.epochs=2"),
+    (r"^make (.*\bserver(-stop)?)$", rf"PORT={SERVER_PORT} make \1"),
+    (r"127\.0\.0\.1:5000\b", f"127.0.0.1:{SERVER_PORT}"),
+    (r"^(\w+=\S+ )*python pipelines/train\.py(?!.*(experiment|training\.epochs)=).*", r"\g<0> training.epochs=2"),
     (r"^dvc exp run(?!.*(experiment|training\.epochs)=).*", r"\g<0> -S training.epochs=2"),
     (r"hydra\.sweeper\.n_trials=\d+", "hydra.sweeper.n_trials=3"),
 ]
@@ -56,9 +63,9 @@ def tiny(command: str) -> str:
     return "".join(parts)
 
 
-def shell(command: str, repo) -> subprocess.CompletedProcess:
+def shell(command: str, repo, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``command`` as a user's shell would, and require it to succeed."""
-    res = run(["bash", "-c", command], repo, env=DEFAULT_STORE)
+    res = run(["bash", "-c", command], repo, env={**DEFAULT_STORE, **(env or {})})
     assert res.returncode == 0, f"{command!r} exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}"
     return res
 
@@ -111,6 +118,9 @@ def test_the_rules_make_commands_tiny():
     assert tiny("python pipelines/train.py experiment=xor") == "python pipelines/train.py experiment=xor"
     assert tiny("python pipelines/train.py -m seed=0,1") == "python pipelines/train.py -m seed=0,1 training.epochs=2"
     assert tiny("make repro") == "make -o .venv/installed repro"
+    assert tiny("make server") == f"PORT={SERVER_PORT} make -o .venv/installed server"
+    assert tiny("MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python pipelines/train.py seed=1") == (
+        f"MLFLOW_TRACKING_URI=http://127.0.0.1:{SERVER_PORT} python pipelines/train.py seed=1 training.epochs=2")
 
 
 def test_a_bad_value_is_the_line_the_readme_shows(tmp_path):
@@ -123,15 +133,22 @@ def test_a_bad_value_is_the_line_the_readme_shows(tmp_path):
 @pytest.mark.slow
 def test_the_readme_commands_run_in_order(repo_copy):
     repo = repo_copy
-    for command in commands():
-        if command in SKIP:
-            continue
-        if server(command):
-            answers(command, repo)
-            continue
-        shell(tiny(command), repo)
-        if "dvc queue start" in command:
-            wait_for_queue(repo)
+    with contextlib.ExitStack() as stack:
+        # the SLURM sweep needs a cluster: a one-node one, as a user's login node would have
+        cluster = None if slurm.missing() else stack.enter_context(slurm.cluster())
+        stack.callback(run, ["make", "-o", ".venv/installed", "server-stop", f"PORT={SERVER_PORT}"], repo)
+        for command in commands():
+            if command in SKIP:
+                continue
+            if server(command):
+                answers(command, repo)
+                continue
+            if "submitit_slurm" in command and cluster is None:
+                warnings.warn(f"not run: {command!r}: {slurm.missing()}")
+                continue
+            shell(tiny(command), repo, cluster)
+            if "dvc queue start" in command:
+                wait_for_queue(repo)
 
     # A non-queued `dvc exp run` changed only what the README names, and its command undoes that.
     # Its `dvc checkout` fails ("Is your cache up to date?") if the committed dvc.lock is not what

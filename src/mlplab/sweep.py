@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ def job(cfg) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from mlplab.cli import fail, finish, user_errors
+    from mlplab.cli import fail, finish, interrupt_on_sigterm, user_errors
     from mlplab.config import project_root
 
     hc = HydraConfig.get()
@@ -61,9 +62,11 @@ def job(cfg) -> dict | None:
             fail("mlplab", exc)
         finish("mlplab", result, LOG.info)
         return
+    if os.environ.get("SUBMITIT_EXECUTOR"):  # submitit's job process ignores SIGTERM: scancel must close the run
+        interrupt_on_sigterm()
     sweep_dir = Path(hc.sweep.dir)
     parent = (sweep_dir / PARENT_FILE).read_text().strip() if (sweep_dir / PARENT_FILE).is_file() else None
-    record = {"overrides": overrides, "status": "running", "error": None, "metrics": {}}
+    record = running(overrides)
     _write(out_dir, record)  # still "running" when the sweep ends: its process was stopped or lost
     record["status"] = "ok"
     try:
@@ -126,6 +129,24 @@ def swept(folder: Path) -> set[str] | None:
         for o in job:
             values.setdefault(override_key(o), set()).add(o.partition("=")[2])
     return {k for k, v in values.items() if len(v) > 1} or None
+
+
+def running(overrides: list[str]) -> dict:
+    """A job's record as it starts."""
+    return {"overrides": overrides, "status": "running", "error": None, "metrics": {}}
+
+
+def ended(out_dir: Path, overrides: list[str], status: str, reason: str) -> dict:
+    """The record of a job whose process ended without returning (cancelled, out of time, lost with
+    its node): the job's own if it wrote a final status, else marked ``status`` for ``reason``."""
+    try:
+        record = json.loads((out_dir / RESULT_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        record = running(overrides)
+    if record["status"] == "running":
+        record.update(status=status, error=reason)
+        _write(out_dir, record)
+    return record
 
 
 def _write(out_dir: Path, record: dict) -> None:
