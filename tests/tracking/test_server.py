@@ -165,3 +165,22 @@ def test_artefacts_on_s3_are_read_back_byte_for_byte(project, server, tmp_path):
                                                                if k.startswith("AWS_") and "REGION" not in k})
             keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mlplab", Prefix="mlflow/")["Contents"]]
             assert any(k.endswith(f"{newest.info.run_id}/artifacts/weights/final.npz") for k in keys)
+
+
+def test_a_taken_port_and_a_stopped_server_are_one_line(project, server, tmp_path):
+    import http.server
+    import threading
+
+    from tests.services import free_port
+
+    other = http.server.HTTPServer(("127.0.0.1", free_port()), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        res = make(project, "server", other.server_address[1])
+    finally:
+        other.shutdown()
+    assert res.returncode == 2 and res.stdout == ""
+    assert [line for line in res.stderr.splitlines() if not line.startswith("make")] == [res.stderr.splitlines()[0]]
+    assert res.stderr.startswith("mlplab server: error: ") and "(log: " in res.stderr
+    idle = make(project, "server-stop", free_port())
+    assert idle.returncode == 0 and "no MLflow server of this project runs on port" in idle.stdout
