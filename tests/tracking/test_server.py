@@ -110,7 +110,7 @@ def test_postgres_down_is_one_line_at_start_up(project, server):
 
 def test_a_server_restarted_mid_sweep_loses_no_run(project, server):
     """The server goes away while the second job trains and comes back ~10 s later: every job's run
-    is there, closed (FINISHED, or FAILED with the reason), none RUNNING."""
+    is there and FINISHED, with all its metrics."""
     port = int(server.rsplit(":", 1)[1])
     client, before = _runs(server)
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "MLFLOW_TRACKING_URI": server,
@@ -144,9 +144,13 @@ def test_a_server_restarted_mid_sweep_loses_no_run(project, server):
     _, after = _runs(server)
     new = [r for r in after if r.info.run_id not in {b.info.run_id for b in before}]
     assert len(new) == 5, (out, err)  # the parent and 4 children: none lost
-    assert all(r.info.status in ("FINISHED", "FAILED") for r in new), [r.info.status for r in new]
-    assert all(r.data.tags.get("mlplab.failure") for r in new if r.info.status == "FAILED")
-    assert sweep.returncode in (0, 1), err
+    # the client's retries (2 + 4 + 8 + 16 s) outlast a restart (~10 s here): every run carried on,
+    # and the job in flight lost no epoch's metrics
+    assert [r.info.status for r in new] == ["FINISHED"] * 5, [(r.info.status, r.data.tags.get("mlplab.failure"))
+                                                                for r in new]
+    for child in (r for r in new if "mlflow.parentRunId" in r.data.tags):
+        assert len(client.get_metric_history(child.info.run_id, "train/loss")) == 150
+    assert sweep.returncode == 0, err
 
 
 def test_artefacts_on_s3_are_read_back_byte_for_byte(project, server, tmp_path):
