@@ -32,3 +32,21 @@ def runs(uri: str):
 
     mlflow.set_tracking_uri(uri)
     return mlflow.search_runs(search_all_experiments=True, output_format="pandas")
+
+
+def first_child_logs(uri: str, seconds: float = 120) -> bool:
+    """Wait until a sweep's first child run has logged a ``train/loss``; ``False`` if it never did."""
+    import time
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        table = runs(uri)
+        key = "tags.mlflow.parentRunId"
+        children = table[table[key].notna()] if key in table else table.iloc[:0]
+        if len(children) and client.get_metric_history(children.run_id.iloc[0], "train/loss"):
+            return True
+        time.sleep(0.5)
+    return False

@@ -4,15 +4,13 @@ cluster (:mod:`tests.slurm`), one of them diverging, one cancelled with ``scance
 import json
 import os
 import subprocess
-import time
 import warnings
 
 import pytest
-from mlflow import MlflowClient
 
 from tests import slurm
 from tests.conftest import BIN, PYTHON, REPO, run
-from tests.tracking.conftest import runs
+from tests.tracking.conftest import first_child_logs, runs
 from tests.tracking.test_sweeps import family
 
 pytestmark = pytest.mark.slow
@@ -88,16 +86,7 @@ def test_scancel_kills_a_running_and_a_waiting_job_and_the_sweep_goes_on(cluster
         command(tmp_path, "submitit_slurm", "hydra.launcher.array_parallelism=1", "hydra.launcher.mem_gb=1",
                 "experiment=smoke", "training.epochs=100000,1,2", "tracking.flush_every_s=0.2"),
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = MlflowClient(store)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        table = runs(store)
-        key = "tags.mlflow.parentRunId"
-        children = table[table[key].notna()] if key in table else table.iloc[:0]
-        if len(children) and client.get_metric_history(children.run_id.iloc[0], "train/loss"):
-            break
-        time.sleep(0.5)
-    else:
+    if not first_child_logs(store):
         proc.kill()
         pytest.fail(f"the first job logged no metrics in time: {slurm.queue(cluster)}")
     array_id = next(j for j, state in slurm.queue(cluster).items() if state == "RUNNING").split("_")[0]

@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import BIN, PYTHON, REPO, ctrl_c_works, run
-from tests.tracking.conftest import runs
+from tests.tracking.conftest import first_child_logs, runs
 
 pytestmark = pytest.mark.slow
 
@@ -103,16 +103,7 @@ def test_an_interrupted_sweep_kills_the_parent_and_the_running_child(store, tmp_
         [PYTHON, str(REPO / "pipelines/train.py"), "-m", "data=digits", "training.epochs=100000",
          "tracking.flush_every_s=0.2", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
-    client = MlflowClient(store)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        table = runs(store)
-        key = "tags.mlflow.parentRunId"
-        children = table[table[key].notna()] if key in table else table.iloc[:0]
-        if len(children) and client.get_metric_history(children.run_id.iloc[0], "train/loss"):
-            break
-        time.sleep(0.5)
-    else:
+    if not first_child_logs(store):
         proc.kill()
         pytest.fail("the first job logged no metrics in time")
     proc.send_signal(signal.SIGINT)
