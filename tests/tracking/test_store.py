@@ -1,11 +1,13 @@
 """Stores that cannot be used are refused in one line, exit 2, before anything runs — real files,
 real processes, no MLflow import on the way."""
 
+import http.server
 import os
 import shutil
 import socket
 import sqlite3
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -89,6 +91,50 @@ def test_a_server_that_never_answers_is_given_up_within_15_s(tmp_path):
         res, seconds = train(tmp_path, f"http://127.0.0.1:{port}")
     assert one_line(res).startswith(f"mlplab: error: MLFLOW_TRACKING_URI: cannot reach the tracking server at "
                                     f"http://127.0.0.1:{port} (timed out)")
+    assert seconds < 15
+
+
+class _Pretender(http.server.BaseHTTPRequestHandler):
+    """A server that answers like ``mlflow server``'s health and version endpoints and fails the rest."""
+
+    version, api_status = "3.17.2", 200
+
+    def do_GET(self):
+        status, body = {"/health": (200, "OK"), "/version": (200, self.version)}.get(self.path, (self.api_status, "{}"))
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("version, api_status, message", [
+    ("2.9.0", 200, "the tracking server at {uri} runs MLflow 2.9.0, this client 3."),
+    (None, 503, "the tracking server at {uri} cannot read its store (503 Service Unavailable); is its database "
+                "running? (make server starts both)"),
+], ids=["another-mlflow", "database-down"])
+def test_a_server_of_another_mlflow_or_without_its_database_is_refused(tmp_path, version, api_status, message):
+    handler = type("Handler", (_Pretender,), {"version": version or _Pretender.version, "api_status": api_status})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        res, seconds = train(tmp_path, uri)
+    finally:
+        server.shutdown()
+    assert one_line(res).startswith(f"mlplab: error: MLFLOW_TRACKING_URI: {message.format(uri=uri)}")
+    assert seconds < 15
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("postgresql+psycopg2://nobody@127.0.0.1:9/mlflow", "cannot connect to PostgreSQL at "
+                                                        "postgresql+psycopg2://nobody@127.0.0.1:9/mlflow (connection to"),
+    ("postgresql+nodriver://nobody@127.0.0.1:9/mlflow", "cannot use 'postgresql+nodriver://nobody@127.0.0.1:9/mlflow'"),
+], ids=["not-running", "unknown-driver"])
+def test_a_postgresql_store_that_cannot_be_used_is_one_line(tmp_path, uri, message):
+    res, seconds = train(tmp_path, uri)
+    assert one_line(res).startswith(f"mlplab: error: MLFLOW_TRACKING_URI: {message}")
     assert seconds < 15
 
 
