@@ -179,7 +179,8 @@ class Server:
                "--artifacts-destination", destination, "--host", "127.0.0.1", "--port", str(self.port)]
         if workers:
             cmd += ["--workers", str(workers)]
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
+        # MLflow's job runner (GenAI evaluations, trace roll-ups: ~6 processes) serves no model training
+        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         with open(self.log, "w") as log:
             process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
