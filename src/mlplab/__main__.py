@@ -19,8 +19,20 @@ from mlplab.cli import fail
 PROG = "python -m mlplab"
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line, exit status 2 (argparse would print the usage first)."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="mlplab: experiments with multi-layer perceptrons.",
+    p = _Parser(prog=PROG, description="mlplab: experiments with multi-layer perceptrons.",
                                 epilog="Train, sweep and search: python pipelines/train.py --help. "
                                        "The pipeline: dvc repro. Compare runs: make ui.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -43,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
                     "its data in the project's server/ folder. start returns once it answers and prints the "
                     "MLFLOW_TRACKING_URI to use; stop stops it (and PostgreSQL with the project's last server).")
     server.add_argument("action", choices=("start", "stop"))
-    server.add_argument("--port", type=int, default=5000, help="the server's port (default: 5000)")
+    server.add_argument("--port", type=_port, default=5000, help="the server's port (default: 5000)")
     server.add_argument("--artifacts", help="where the server stores artefacts: a folder or s3://bucket/prefix "
                                             "(default: server/artifacts)")
     server.add_argument("--workers", type=int, help="the server's worker processes (default: MLflow's)")

@@ -26,6 +26,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -154,26 +155,47 @@ class Server:
     def pid(self) -> int | None:
         """The process id of this port's MLflow server, if it is running."""
         try:
-            pid = int(self.pid_file.read_text())
+            pid = int(self.pid_file.read_text().split("\n", 1)[0])
         except (FileNotFoundError, ValueError):
             return None
         return pid if _alive(pid) else None
 
     def answers(self) -> bool:
+        """The server answers a request that reads its store (``/health`` answers without one)."""
         try:
-            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as reply:
+            with urllib.request.urlopen(f"{self.uri}/api/2.0/mlflow/experiments/search?max_results=1",
+                                        timeout=5) as reply:
                 return reply.status == 200
         except OSError:
             return False
 
+    def taken(self) -> bool:
+        """Something listens on the port."""
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
     def start(self, artifacts: str | None = None, workers: int | None = None) -> str:
-        """Start PostgreSQL and the MLflow server unless they run; return what was done, in a line."""
-        self.start_postgres()
+        """Start PostgreSQL and the MLflow server unless they run; return what was done, in a line.
+        A start that fails leaves nothing running that it started."""
         running = self.pid()
-        if running is not None and self._wait(running):
-            return f"the MLflow server on {self.uri} is already running (process {running})"
-        if self.answers():
-            raise ServerError(f"port {self.port} is taken by another server; choose another: PORT=<port> make server")
+        if running is None and self.taken():
+            raise ServerError(f"port {self.port} is taken by another program; choose another: PORT=<port> make server")
+        postgres = not self.postgres_running()
+        self.start_postgres()
+        try:
+            if running is not None and postgres:  # its workers lost the database and back off for a while
+                destination = self.pid_file.read_text().split("\n")[1] or None
+                _stop_group(running)
+                return f"restarted PostgreSQL; {self._start_mlflow(artifacts or destination, workers)}"
+            if running is not None and self._wait(running):
+                return f"the MLflow server on {self.uri} is already running (process {running})"
+            return self._start_mlflow(artifacts, workers)
+        except BaseException:
+            if postgres and not self._others():
+                self.stop_postgres()
+            raise
+
+    def _start_mlflow(self, artifacts: str | None, workers: int | None) -> str:
         destination = artifacts or str(self.folder / "artifacts")
         cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", self.backend_uri,
                "--artifacts-destination", destination, "--host", "127.0.0.1", "--port", str(self.port)]
@@ -185,14 +207,19 @@ class Server:
         with open(self.log, "w") as log:
             process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)  # its own group: stopped as one
-        self.pid_file.write_text(f"{process.pid}\n")
-        self._wait(process)
+        self.pid_file.write_text(f"{process.pid}\n{destination}\n")  # a restart keeps the destination
+        try:
+            self._wait(process)
+        except BaseException:
+            _stop_group(process.pid)
+            self.pid_file.unlink(missing_ok=True)
+            raise
         return f"started MLflow {_mlflow_version()} on {self.uri} (process {process.pid}), runs in PostgreSQL " \
                f"({self.pgdata}), artefacts in {destination}"
 
     def _wait(self, process: subprocess.Popen | int) -> bool:
-        """Until the server answers (``True``); ``False`` if the process (an earlier server's id, which
-        may be stopping) ended first; a new server that ends or never answers is an error."""
+        """Until the server answers from its store (``True``); ``False`` if the process (an earlier
+        server's id, which may be stopping) ended first; a new server that ends or never answers is an error."""
         pid = process if isinstance(process, int) else process.pid
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.answers():
@@ -200,7 +227,6 @@ class Server:
             if ended and isinstance(process, int):
                 return False
             if ended:
-                self.pid_file.unlink(missing_ok=True)
                 raise ServerError(f"mlflow server exited ({process.returncode}): {_last_line(_tail(self.log))} "
                                   f"(log: {self.log})")
             if time.monotonic() > deadline:
@@ -208,6 +234,11 @@ class Server:
                                   f"(log: {self.log})")
             time.sleep(0.3)
         return True
+
+    def _others(self) -> list[int]:
+        """The ports of this project's other running MLflow servers."""
+        ports = [int(p.stem.removeprefix("mlflow-")) for p in self.folder.glob("mlflow-*.pid")]
+        return [port for port in ports if port != self.port and Server(self.root, port).pid()]
 
     def stop(self) -> list[str]:
         """Stop this port's MLflow server, and PostgreSQL if no other server of the project runs."""
@@ -217,8 +248,7 @@ class Server:
             _stop_group(pid)
             done.append(f"stopped the MLflow server on {self.uri} (process {pid})")
         self.pid_file.unlink(missing_ok=True)
-        others = [p for p in self.folder.glob("mlflow-*.pid") if Server(self.root, int(p.stem[7:])).pid()]
-        if not others and self.stop_postgres():
+        if not self._others() and self.stop_postgres():
             done.append(f"stopped PostgreSQL ({self.pgdata})")
         return done or [f"no MLflow server of this project runs on port {self.port}"]
 

@@ -67,6 +67,20 @@ def test_submitit_local_runs_the_jobs_and_records_a_failing_one(store, tmp_path)
     assert len(list((tmp_path / "sweep/submitit").glob("*/*_0_log.out"))) == 3
 
 
+@pytest.mark.parametrize("launcher, setting, problem", [
+    ("submitit_local", "+hydra.launcher.partition=debug", "Unknown argument 'partition' for executor 'local'"),
+    ("submitit_slurm", "hydra.launcher.partition=nosuch", "sbatch: error: invalid partition specified: nosuch"),
+], ids=["local-key", "slurm-partition"])
+def test_a_submission_refused_is_one_line(request, store, tmp_path, launcher, setting, problem):
+    env = request.getfixturevalue("cluster") if launcher == "submitit_slurm" else {}
+    res = run(command(tmp_path, launcher, "experiment=smoke", "seed=1,2", setting), REPO, env=env)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"mlplab: invalid config: hydra.launcher: the jobs were not submitted: {problem}")
+    table = runs(store)  # the parent alone, closed, naming the cause
+    assert len(table) == 1 and table.status[0] == "FAILED" and problem in table["tags.mlplab.failure"][0]
+
+
 def test_submitit_slurm_runs_each_job_as_a_slurm_job(cluster, store, tmp_path):
     res = run(command(tmp_path, "submitit_slurm", *RESOURCES, *RATES), REPO, env=cluster)
     assert_one_diverged(res, store)

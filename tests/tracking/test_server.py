@@ -104,8 +104,10 @@ def test_postgres_down_is_one_line_at_start_up(project, server):
             assert len(res.stderr.strip().splitlines()) == 1 and expected in res.stderr, res.stderr
             assert time.monotonic() - start < 30
     finally:
-        assert make(project, "server", where.port).returncode == 0  # brings PostgreSQL back
-    assert where.postgres_running()
+        back = make(project, "server", where.port)
+    assert back.returncode == 0 and "restarted PostgreSQL; started MLflow" in back.stdout
+    res = _train(project, server, *SMOKE)  # make server returned once the server reads its store again
+    assert res.returncode == 0, res.stderr
 
 
 def test_a_server_restarted_mid_sweep_loses_no_run(project, server):
@@ -185,6 +187,11 @@ def test_a_taken_port_and_a_stopped_server_are_one_line(project, server, tmp_pat
         other.shutdown()
     assert res.returncode == 2 and res.stdout == ""
     assert [line for line in res.stderr.splitlines() if not line.startswith("make")] == [res.stderr.splitlines()[0]]
-    assert res.stderr.startswith("mlplab server: error: ") and "(log: " in res.stderr
+    assert res.stderr.startswith(f"mlplab server: error: port {other.server_address[1]} is taken by another program")
+    for port in ("0", "99999", "abc"):
+        res = make(project, "server", port)
+        assert res.returncode == 2 and res.stderr.splitlines()[0] == (
+            f"python -m mlplab server: error: argument --port: must be a number from 1 to 65535, got '{port}' "
+            "(see --help)")
     idle = make(project, "server-stop", free_port())
     assert idle.returncode == 0 and "no MLflow server of this project runs on port" in idle.stdout

@@ -16,7 +16,10 @@ job COMPLETED whatever our code made of it (Hydra #1928): the job's own record s
 
 # no `from __future__ import annotations`: Hydra imports plugins outside sys.modules
 
+import contextlib
+import io
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -80,8 +83,22 @@ class Settling:
         submitted = submitit.AutoExecutor
 
         class Executor(submitted):
+            def update_parameters(self, **kwargs):
+                try:
+                    super().update_parameters(**kwargs)
+                except (NameError, ValueError) as exc:  # a key this executor does not take, a bad value
+                    raise refused(exc) from None
+
             def map_array(self, launcher, overrides, dir_keys, nums, *rest):
-                jobs = super().map_array(launcher, overrides, dir_keys, nums, *rest)
+                from submitit.core.utils import FailedJobError
+
+                said = io.StringIO()  # submitit echoes a refusing sbatch's lines: the refusal says them once
+                try:
+                    with contextlib.redirect_stderr(said):
+                        jobs = super().map_array(launcher, overrides, dir_keys, nums, *rest)
+                except FailedJobError as exc:  # sbatch said no: a partition, a limit, no cluster
+                    raise refused(exc, every=True) from None
+                sys.stderr.write(said.getvalue())
                 return [Ending(launcher, job, o, n) for job, o, n in zip(jobs, overrides, nums)]
 
         # the official launch builds this executor (reading every hydra.launcher key) and submits
@@ -91,6 +108,15 @@ class Settling:
             return super().launch(job_overrides, initial_job_idx)
         finally:
             submitit.AutoExecutor = submitted
+
+
+def refused(exc: Exception, every: bool = False):
+    """The submission's refusal as a one-line config error on ``hydra.launcher``: the first line of
+    submitit's (its further lines list every valid key), or ``every`` line of sbatch's."""
+    from mlplab.config import ConfigError
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    return ConfigError("hydra.launcher", f"the jobs were not submitted: {'; '.join(lines) if every else lines[0]}")
 
 
 class LocalLauncher(Settling, official.LocalLauncher):

@@ -43,8 +43,11 @@ from mlplab.tracking import Tracker  # noqa: E402
 from mlplab.tracking.store import StoreError, needs_creation, sqlite_path  # noqa: E402
 
 # Creating a store prints several INFO lines that would bury our one-line messages on stderr.
-for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.pyfunc", "mlflow.models"):
+for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.pyfunc", "mlflow.models",
+                "mlflow.tracking._model_registry.client"):
     logging.getLogger(_logger).setLevel(logging.WARNING)
+# A server restarting: each retry would be a multi-line warning; a write that fails for good is reported by us.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 # A failed write is reported once, by the tracker, in one line; MLflow would log it again at length.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
