@@ -195,3 +195,38 @@ def test_a_taken_port_and_a_stopped_server_are_one_line(project, server, tmp_pat
             "(see --help)")
     idle = make(project, "server-stop", free_port())
     assert idle.returncode == 0 and "no MLflow server of this project runs on port" in idle.stdout
+
+
+def test_a_run_whose_server_stays_away_keeps_its_outputs_and_is_closed_failed(project, server):
+    """The server goes away for longer than the client's retries: training finishes and writes its
+    outputs, the command says so (exit 1), and the next run against the server closes the run FAILED."""
+    from mlplab.server import Server
+
+    where = Server(project, int(server.rsplit(":", 1)[1]))
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "MLFLOW_TRACKING_URI": server,
+           "MPLBACKEND": "Agg"}
+    job = subprocess.Popen([PYTHON, "pipelines/train.py", "experiment=smoke", "training.epochs=400",
+                            "tracking.flush_every_s=0.5", "hydra.run.dir=outputs/away"], cwd=project, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(project.glob("outputs/away/**/train.log")) or not _running(server):
+            assert time.monotonic() < deadline and job.poll() is None, "the run never started"
+            time.sleep(0.3)
+        run_id = _running(server)[0]
+        os.killpg(where.pid(), signal.SIGTERM)  # away for good, until the job has ended
+        out, err = job.communicate(timeout=600)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 1 and "tracking failed" in err and "the outputs are written" in err, err
+    assert (project / "outputs/away/models/model.npz").is_file()
+    assert make(project, "server", where.port).returncode == 0
+    assert _train(project, server, *SMOKE).returncode == 0  # opening the store closes what nobody will
+    client, _ = _runs(server)
+    closed = client.get_run(run_id)
+    assert closed.info.status == "FAILED" and "its store was out of reach" in closed.data.tags["mlplab.failure"]
+
+
+def _running(uri: str) -> list[str]:
+    return [r.info.run_id for r in _runs(uri)[1] if r.info.status == "RUNNING"]

@@ -157,7 +157,7 @@ def close_stale_runs(client: MlflowClient, experiment: str, stale_after_s: float
             if start is not None and abs(start - float(tags[PID_START_TAG])) < 1.0:
                 continue
             reason = (f"its process {tags[PID_TAG]} on {here} ended without closing the run (killed, out of "
-                      f"memory or crashed); last heartbeat {_when(beat)}")
+                      f"memory, crashed, or its store was out of reach); last heartbeat {_when(beat)}")
         elif now - beat > stale_after_s:
             reason = (f"no heartbeat from {tags[HOST_TAG]} since {_when(beat)} (more than tracking.stale_after_s = "
                       f"{stale_after_s:g} s): the machine or its process was lost")
