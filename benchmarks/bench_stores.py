@@ -111,14 +111,9 @@ def count_sqlite(path: Path, runs: list[str]) -> int:
 
 
 def count_postgres(server, runs: list[str]) -> int:
-    import psycopg2
-
-    from mlplab.server import DATABASE, PG_PORT, PG_USER
-
-    with closing(psycopg2.connect(dbname=DATABASE, user=PG_USER, host=str(server.socket_dir), port=PG_PORT)) as db:
-        with db.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM metrics WHERE run_uuid = ANY(%s)", (runs,))
-            return cursor.fetchone()[0]
+    with closing(server.connect()) as db, db.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM metrics WHERE run_uuid = ANY(%s)", (runs,))
+        return cursor.fetchone()[0]
 
 
 def job_rate(db: Path, label: str, overrides: list[str]) -> dict:

@@ -17,7 +17,7 @@ import pytest
 
 from tests import slurm
 from tests.conftest import BIN, PYTHON, REPO, run
-from tests.tracking.test_ui import _free_port
+from tests.services import free_port
 
 README = (REPO / "README.md").read_text()
 
@@ -34,7 +34,7 @@ SERVERS = {
 #: for 2 epochs on the same data (later commands use its model) unless it sets an experiment or
 #: the epochs itself; a search runs 3 trials; make must not build a venv (the one running these tests is it).
 #: ``make server`` serves on a free port, and the commands that name its address use that port.
-SERVER_PORT = _free_port()
+SERVER_PORT = free_port()
 RULES = [
     (r"^make ", "make -o .venv/installed "),
     (r"^make (.*\bserver(-stop)?)$", rf"PORT={SERVER_PORT} make \1"),
@@ -87,7 +87,7 @@ def server(command: str) -> tuple | None:
 def answers(command: str, repo, timeout: float = 180) -> None:
     """Start a README server command, made tiny and put on a free port, and stop it once it answers."""
     pattern, replacement, path = server(command)
-    port = _free_port()
+    port = free_port()
     command = re.sub(pattern, replacement.format(port=port), tiny(command), count=1)
     env = {**os.environ, **DEFAULT_STORE, "PATH": BIN + os.pathsep + os.environ["PATH"]}
     proc = subprocess.Popen(["bash", "-c", command], cwd=repo, env=env, start_new_session=True,

@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlplab.tracking.store import StoreError
+from mlplab.tracking.store import STORE_REQUEST, StoreError
 
 FOLDER = "server"
 DATABASE = "mlflow"
@@ -103,7 +103,8 @@ class Server:
         return (self.pgdata / "PG_VERSION").is_file() and self._as_postgres("pg_ctl", "status", "-D",
                                                                             str(self.pgdata)).returncode == 0
 
-    def start_postgres(self) -> None:
+    def start_postgres(self) -> bool:
+        """Create the cluster and database if need be and start PostgreSQL; ``True`` if it was not running."""
         home = self.pgdata.parent
         home.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,8 @@ class Server:
                                      "--no-sync")
             if done.returncode:
                 raise ServerError(f"initdb {self.pgdata} failed: {_last_line(done.stderr)}")
-        if not self.postgres_running():
+        started = not self.postgres_running()
+        if started:
             options = f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -c port={PG_PORT}"
             done = self._as_postgres("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.pgdata),
                                      "-l", str(home / "log"), "-o", options)
@@ -125,13 +127,20 @@ class Server:
                 raise ServerError(f"PostgreSQL did not start: {_last_line(_tail(home / 'log') or done.stderr)} "
                                   f"(log: {home / 'log'})")
         self._create_database()
+        return started
+
+    def connect(self, dbname: str = DATABASE):
+        """A psycopg2 connection to the project's PostgreSQL (by default, to MLflow's database)."""
+        import psycopg2
+
+        return psycopg2.connect(dbname=dbname, user=PG_USER, host=str(self.socket_dir), port=PG_PORT,
+                                connect_timeout=10)
 
     def _create_database(self) -> None:
         import psycopg2
 
         try:
-            db = psycopg2.connect(dbname="postgres", user=PG_USER, host=str(self.socket_dir), port=PG_PORT,
-                                  connect_timeout=10)
+            db = self.connect("postgres")
         except psycopg2.OperationalError as exc:
             raise ServerError(f"cannot connect to PostgreSQL in {self.socket_dir}: {_last_line(str(exc))}") from None
         try:
@@ -161,10 +170,9 @@ class Server:
         return pid if _alive(pid) else None
 
     def answers(self) -> bool:
-        """The server answers a request that reads its store (``/health`` answers without one)."""
+        """The server answers a request that reads its store."""
         try:
-            with urllib.request.urlopen(f"{self.uri}/api/2.0/mlflow/experiments/search?max_results=1",
-                                        timeout=5) as reply:
+            with urllib.request.urlopen(self.uri + STORE_REQUEST, timeout=5) as reply:
                 return reply.status == 200
         except OSError:
             return False
@@ -180,8 +188,7 @@ class Server:
         running = self.pid()
         if running is None and self.taken():
             raise ServerError(f"port {self.port} is taken by another program; choose another: PORT=<port> make server")
-        postgres = not self.postgres_running()
-        self.start_postgres()
+        postgres = self.start_postgres()
         try:
             if running is not None and postgres:  # its workers lost the database and back off for a while
                 destination = self.pid_file.read_text().split("\n")[1] or None

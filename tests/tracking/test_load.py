@@ -100,14 +100,12 @@ def check(folder: Path, runs: dict, points: dict) -> None:
 
 
 def test_a_parallel_sweep_into_the_tracking_server_loses_no_point(repo_copy, tmp_path):
-    import psycopg2
-
-    from mlplab.server import DATABASE, PG_PORT, PG_USER, Server
+    from mlplab.server import Server
 
     with tracking_server(repo_copy) as uri:
         sweep(repo_copy, uri, tmp_path / "sweep")
         server = Server(repo_copy, int(uri.rsplit(":", 1)[1]))
-        with closing(psycopg2.connect(dbname=DATABASE, user=PG_USER, host=str(server.socket_dir), port=PG_PORT)) as db:
+        with closing(server.connect()) as db:
             runs, points = tally(db)
         log = server.log.read_text(errors="replace")
     check(tmp_path / "sweep", runs, points)

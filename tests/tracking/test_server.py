@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import BIN, PYTHON, copy_repo, ctrl_c_works, run
-from tests.services import make, moto_s3, tracking_server
+from tests.services import free_port, make, moto_s3, tracking_server
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +32,23 @@ def server(project):
         yield uri
 
 
+def _where(project: Path, uri: str):
+    """The :class:`~mlplab.server.Server` that ``make server`` started at ``uri``."""
+    from mlplab.server import Server
+
+    return Server(project, int(uri.rsplit(":", 1)[1]))
+
+
 def _train(project: Path, uri: str | None, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {"MLFLOW_TRACKING_URI": uri or ""}
     return run([PYTHON, "pipelines/train.py", *args], project, env=env, timeout=timeout)
+
+
+def _started(project: Path, uri: str, *args: str) -> subprocess.Popen:
+    """``python pipelines/train.py *args`` against ``uri``, left running."""
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "MLFLOW_TRACKING_URI": uri, "MPLBACKEND": "Agg"}
+    return subprocess.Popen([PYTHON, "pipelines/train.py", *args], cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
 
 
 def _runs(uri: str):
@@ -45,20 +60,15 @@ def _runs(uri: str):
 
 
 def test_make_server_prints_the_address_and_keeps_its_data_out_of_git(project, server):
-    from mlplab.server import Server
-
-    again = make(project, "server", int(server.rsplit(":", 1)[1]))
+    where = _where(project, server)
+    again = make(project, "server", where.port)
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout and f"export MLFLOW_TRACKING_URI={server}" in again.stdout
-    where = Server(project, int(server.rsplit(":", 1)[1]))
     assert (where.pgdata / "PG_VERSION").is_file() and where.postgres_running()
     assert run(["git", "status", "--porcelain"], project).stdout == ""  # server/ is git-ignored
-    import psycopg2  # the runs are in PostgreSQL, not in a file beside the server
-
-    with psycopg2.connect(dbname="mlflow", user="postgres", host=str(where.socket_dir), port=5432) as db:
-        with db.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM experiments")
-            assert cursor.fetchone()[0] >= 1
+    with closing(where.connect()) as db, db.cursor() as cursor:  # the runs are in PostgreSQL, not beside the server
+        cursor.execute("SELECT count(*) FROM experiments")
+        assert cursor.fetchone()[0] >= 1
 
 
 def test_every_way_of_running_lands_in_the_server(project, server):
@@ -91,9 +101,7 @@ def test_every_way_of_running_lands_in_the_server(project, server):
 
 
 def test_postgres_down_is_one_line_at_start_up(project, server):
-    from mlplab.server import Server
-
-    where = Server(project, int(server.rsplit(":", 1)[1]))
+    where = _where(project, server)
     where.stop_postgres()
     try:
         for uri, expected in ((server, "is its database running? (make server starts both)"),
@@ -113,13 +121,10 @@ def test_postgres_down_is_one_line_at_start_up(project, server):
 def test_a_server_restarted_mid_sweep_loses_no_run(project, server):
     """The server goes away while the second job trains and comes back ~10 s later: every job's run
     is there and FINISHED, with all its metrics."""
-    port = int(server.rsplit(":", 1)[1])
+    where = _where(project, server)
     client, before = _runs(server)
-    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "MLFLOW_TRACKING_URI": server,
-           "MPLBACKEND": "Agg"}
-    sweep = subprocess.Popen([PYTHON, "pipelines/train.py", "-m", "experiment=smoke", "training.epochs=150",
-                              "tracking.flush_every_s=0.5", "seed=1,2,3,4"], cwd=project, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
+    sweep = _started(project, server, "-m", "experiment=smoke", "training.epochs=150", "tracking.flush_every_s=0.5",
+                     "seed=1,2,3,4")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # until the second child runs
@@ -131,14 +136,11 @@ def test_a_server_restarted_mid_sweep_loses_no_run(project, server):
         else:
             pytest.fail("the sweep's second job never started")
         # a restart of the MLflow server alone (PostgreSQL stays): server-stop would stop both
-        from mlplab.server import Server
-
-        where = Server(project, port)
         pid = where.pid()
         os.killpg(pid, signal.SIGTERM)
         while where.pid() == pid:
             time.sleep(0.1)
-        assert make(project, "server", port).returncode == 0
+        assert make(project, "server", where.port).returncode == 0
         out, err = sweep.communicate(timeout=600)
     finally:
         if sweep.poll() is None:
@@ -177,7 +179,6 @@ def test_a_taken_port_and_a_stopped_server_are_one_line(project, server, tmp_pat
     import http.server
     import threading
 
-    from tests.services import free_port
 
     other = http.server.HTTPServer(("127.0.0.1", free_port()), http.server.SimpleHTTPRequestHandler)
     threading.Thread(target=other.serve_forever, daemon=True).start()
@@ -200,14 +201,9 @@ def test_a_taken_port_and_a_stopped_server_are_one_line(project, server, tmp_pat
 def test_a_run_whose_server_stays_away_keeps_its_outputs_and_is_closed_failed(project, server):
     """The server goes away for longer than the client's retries: training finishes and writes its
     outputs, the command says so (exit 1), and the next run against the server closes the run FAILED."""
-    from mlplab.server import Server
-
-    where = Server(project, int(server.rsplit(":", 1)[1]))
-    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "MLFLOW_TRACKING_URI": server,
-           "MPLBACKEND": "Agg"}
-    job = subprocess.Popen([PYTHON, "pipelines/train.py", "experiment=smoke", "training.epochs=400",
-                            "tracking.flush_every_s=0.5", "hydra.run.dir=outputs/away"], cwd=project, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_works)
+    where = _where(project, server)
+    job = _started(project, server, "experiment=smoke", "training.epochs=400", "tracking.flush_every_s=0.5",
+                   "hydra.run.dir=outputs/away")
     try:
         deadline = time.monotonic() + 120
         while not list(project.glob("outputs/away/**/train.log")) or not _running(server):

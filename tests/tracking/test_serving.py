@@ -18,7 +18,7 @@ from mlplab.data import read_rows
 from mlplab.model import Model
 from mlplab.run import execute
 from tests.conftest import BIN, PYTHON, REPO, run
-from tests.tracking.test_ui import _free_port
+from tests.services import free_port
 
 TINY = ["data=iris", "architecture.hidden_sizes=[8]", "training.epochs=3", "training.batch_size=16"]  # string labels
 
@@ -38,7 +38,7 @@ def trained(store, tmp_path):
 @pytest.mark.slow
 def test_mlflow_serves_the_labels_over_http(trained, tmp_path):
     run_id, model, rows = trained
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
     proc = subprocess.Popen(["mlflow", "models", "serve", "-m", f"runs:/{run_id}/model", "--env-manager", "local",
                              "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,

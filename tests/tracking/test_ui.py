@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -16,6 +15,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import BIN, PYTHON, REPO, run
+from tests.services import free_port
 from tests.tracking.conftest import runs
 
 pytestmark = pytest.mark.slow
@@ -34,15 +34,9 @@ def _chromium() -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def ui(store, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
     proc = subprocess.Popen(["mlflow", "ui", "--backend-store-uri", store, "--host", "127.0.0.1", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

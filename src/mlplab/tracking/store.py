@@ -18,8 +18,10 @@ DB_FILE = "mlflow.db"
 SQLITE = "sqlite:///"
 #: Database and server schemes MLflow can track into.
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
-#: Seconds a tracking server gets to answer ``/health`` before the run refuses to start.
+#: Seconds a tracking server gets to answer each probe before the run refuses to start.
 PROBE_TIMEOUT_S = 5.0
+#: A request that a tracking server answers only from its store (``/health`` answers without one).
+STORE_REQUEST = "/api/2.0/mlflow/experiments/search?max_results=1"
 #: MLflow's HTTP client retries for minutes by default. A run rides out a restarting server (it
 #: answers again ~10 s after a restart here) with waits of 2, 4, 8 and 16 s, and no longer.
 HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "2",
@@ -127,15 +129,13 @@ def check_postgres(uri: str, key: str) -> None:
 
 
 def probe(uri: str, key: str) -> None:
-    """Ask the server's ``/health`` and ``/version`` once, for at most :data:`PROBE_TIMEOUT_S` seconds
-    each: it answers, and runs the MLflow of this client (constraints.txt pins both)."""
+    """Ask the server's ``/version`` and :data:`STORE_REQUEST` once, for at most :data:`PROBE_TIMEOUT_S`
+    seconds each: it answers, runs the MLflow of this client (constraints.txt pins both), and reads its store."""
     import urllib.error
     import urllib.request
     from importlib.metadata import version
 
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S) as reply:
-            reply.read()
         with urllib.request.urlopen(uri.rstrip("/") + "/version", timeout=PROBE_TIMEOUT_S) as reply:
             server = reply.read().decode(errors="replace").strip()
     except urllib.error.HTTPError as exc:
@@ -150,9 +150,8 @@ def probe(uri: str, key: str) -> None:
     if server.split(".")[:2] != client.split(".")[:2]:
         raise StoreError(f"{key}: the tracking server at {uri} runs MLflow {server}, this client {client}; "
                          "run both from the same pins (constraints.txt)")
-    try:  # a server whose database is down still answers /health, and hangs on every request
-        with urllib.request.urlopen(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1",
-                                    timeout=PROBE_TIMEOUT_S) as reply:
+    try:  # a server whose database is down still answers /version, and fails or hangs on every request
+        with urllib.request.urlopen(uri.rstrip("/") + STORE_REQUEST, timeout=PROBE_TIMEOUT_S) as reply:
             reply.read()
     except urllib.error.HTTPError as exc:
         if exc.code >= 500:
